@@ -1,0 +1,12 @@
+# agent/: the daemon and the command line.  Links smime/ (and later webui/).
+noinst_LIBRARIES += agent/libagent.a
+agent_libagent_a_SOURCES = \
+	agent/log.h agent/log.c \
+	agent/conf.h agent/conf.c
+agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS)
+AGENT_LIBS = agent/libagent.a $(SMIME_LIBS) $(LIBETPAN_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) -lpthread
+
+bin_PROGRAMS += kyso
+kyso_SOURCES = agent/main.c
+kyso_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
+kyso_LDADD = $(AGENT_LIBS)

@@ -1,0 +1,1 @@
+# agent/ network code: TLS (OpenSSL), IMAP and SMTP clients (libetpan).

@@ -1,0 +1,1 @@
+# webui/: libmicrohttpd handlers over the log. Never talks IMAP or SMTP.
