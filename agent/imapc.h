@@ -1,0 +1,155 @@
+/*
+ * imapc.h - kyso's IMAP client: one session with one mailbox server, on
+ * libetpan, over the TLS connection of agent/tls.h.
+ *
+ *   struct tls_opts tls = { .ca_file = acct->tls_ca, .verify = acct->tls_verify, .timeout_s = 30 };
+ *   struct imapc *im = imapc_connect(&acct->imap, &tls, &err);   // TLS is up when this returns
+ *   imapc_login(im, acct->username, password, &err);
+ *   struct imapc_mailbox mb;
+ *   imapc_select(im, "INBOX", true, &mb, &err);                  // EXAMINE: read-only
+ *   struct imapc_query q = { .uid_min = last_seen + 1 };
+ *   struct imapc_uids uids = IMAPC_UIDS_INIT;
+ *   imapc_search(im, &q, &uids, &err);
+ *   struct buf msg = BUF_INIT;
+ *   imapc_fetch_uid(im, uids.uids[0], &msg, &err);               // the exact bytes, \Seen untouched
+ *   imapc_logout(im, &err);
+ *   imapc_free(&im);
+ *
+ * TLS is never optional: an imaps:// endpoint starts TLS at once; for imap://
+ * the server must offer STARTTLS, otherwise imapc_connect fails (KERR_CONFIG)
+ * before any credential could be sent.  After STARTTLS the capabilities are
+ * asked again (the plain-text ones may have been forged).
+ *
+ * Folder names are UTF-8 everywhere in this API ("Ký số"); imapc converts
+ * them to and from IMAP's modified UTF-7 on the wire.
+ *
+ * Errors follow smime/base.h: a lost connection or a timeout is KERR_TEMP, a
+ * refused login or an untrusted certificate is KERR_CONFIG, a message the
+ * server refuses is KERR_PERM.  Messages start with "imap host:port: " and
+ * quote the server's answer.  After a KERR_TEMP caused by the connection, the
+ * session is dead: free it and connect again.
+ *
+ * imapc logs one debug line per connection and nothing else; neither the
+ * password nor message data can reach the log (kyso installs no libetpan
+ * protocol logger and never sets mailstream_debug).
+ */
+#ifndef KYSO_AGENT_IMAPC_H
+#define KYSO_AGENT_IMAPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/conf.h"
+#include "agent/tls.h"
+#include "smime/base.h"
+
+/* One IMAP session.  Opaque; one thread at a time (imapc_cancel excepted). */
+struct imapc;
+
+/* Connect, start TLS (implicit or STARTTLS per ep->tls) and read the
+ * capabilities.  ep and tls are borrowed for the call only.  Returns the
+ * session (caller owns: imapc_free) or NULL with err set. */
+struct imapc *imapc_connect(const struct conf_endpoint *ep, const struct tls_opts *tls,
+    struct kerr *err);
+
+/* LOGIN.  The password is borrowed for the call and never logged.  A refused
+ * login is KERR_CONFIG (the operator must fix the password), except when the
+ * server says it is temporary ([UNAVAILABLE], [INUSE]): KERR_TEMP. */
+bool imapc_login(struct imapc *im, const char *user, const char *password, struct kerr *err);
+
+/* Did the server announce this capability ("IDLE", "MOVE", "UIDPLUS")? */
+bool imapc_has_capability(struct imapc *im, const char *name);
+
+struct imapc_mailbox {
+	uint32_t uidvalidity;
+	uint32_t uidnext;       /* 0 if the server did not say */
+	uint32_t exists;
+	bool readonly;
+};
+
+/* SELECT (readonly false) or EXAMINE (readonly true) a folder (UTF-8 name). */
+bool imapc_select(struct imapc *im, const char *folder, bool readonly,
+    struct imapc_mailbox *mb_r, struct kerr *err);
+
+/* What imapc_search looks for: all given criteria must hold. */
+struct imapc_query {
+	uint32_t uid_min;        /* 0: any; else UID >= uid_min */
+	const char *header;      /* NULL: any; else this header field... */
+	const char *value;       /* ...contains this (server's substring match) */
+};
+
+struct imapc_uids {
+	uint32_t *uids;          /* owned, ascending */
+	size_t n;
+};
+#define IMAPC_UIDS_INIT { NULL, 0 }
+void imapc_uids_release(struct imapc_uids *u);
+
+/* UID SEARCH in the selected folder.  uids_r is replaced (release it). */
+bool imapc_search(struct imapc *im, const struct imapc_query *q, struct imapc_uids *uids_r,
+    struct kerr *err);
+
+/* UID FETCH uid BODY.PEEK[]: the whole message, byte for byte, appended to
+ * msg_r (caller owns).  Does not set \Seen.  A UID that is not there (any
+ * more) is KERR_PERM. */
+bool imapc_fetch_uid(struct imapc *im, uint32_t uid, struct buf *msg_r, struct kerr *err);
+
+/* APPEND msg to folder (UTF-8) with flags ("\\Seen", "$Kyso_Signed"; n_flags
+ * may be 0).  The message must use CRLF line ends and hold no NUL, so that
+ * what is stored is exactly msg (KERR_PERM otherwise).  *uid_r is the new
+ * message's UID when the server has UIDPLUS, else 0; uid_r may be NULL. */
+bool imapc_append(struct imapc *im, const char *folder, const char *const *flags, size_t n_flags,
+    const char *msg, size_t len, uint32_t *uid_r, struct kerr *err);
+
+/* Special-use attributes of a folder (RFC 6154), as bits. */
+enum imapc_special_use {
+	IMAPC_USE_NONE    = 0,
+	IMAPC_USE_ALL     = 1 << 0,
+	IMAPC_USE_ARCHIVE = 1 << 1,
+	IMAPC_USE_DRAFTS  = 1 << 2,
+	IMAPC_USE_FLAGGED = 1 << 3,
+	IMAPC_USE_JUNK    = 1 << 4,
+	IMAPC_USE_SENT    = 1 << 5,
+	IMAPC_USE_TRASH   = 1 << 6,
+};
+
+struct imapc_folder {
+	char *name;              /* owned, UTF-8 */
+	char delimiter;          /* '\0' when flat */
+	bool noselect;
+	unsigned special_use;    /* enum imapc_special_use bits */
+};
+
+struct imapc_folders {
+	struct imapc_folder *f;  /* owned array */
+	size_t n;
+};
+#define IMAPC_FOLDERS_INIT { NULL, 0 }
+void imapc_folders_release(struct imapc_folders *fs);
+
+/* LIST "" "*" with the special-use attributes the server reports.
+ * folders_r is replaced (release it).  Names the server sends in broken
+ * modified UTF-7 are kept as sent. */
+bool imapc_list(struct imapc *im, struct imapc_folders *folders_r, struct kerr *err);
+/* The first folder with the given special use, or NULL.  Borrowed from fs. */
+const struct imapc_folder *imapc_folders_find_use(const struct imapc_folders *fs, unsigned use);
+
+/* LOGOUT and close.  The session stays allocated: free it. */
+bool imapc_logout(struct imapc *im, struct kerr *err);
+
+/* Make a blocked call return at once with "cancelled".  Any thread. */
+void imapc_cancel(struct imapc *im);
+
+/* Close (without LOGOUT if imapc_logout was not called) and free.
+ * Accepts NULL and *imp == NULL; sets *imp = NULL. */
+void imapc_free(struct imapc **imp);
+
+/* Modified UTF-7 (RFC 3501 5.1.3), for folder names.  Pure functions.
+ * encode: UTF-8 -> mUTF-7; NULL if s is not valid UTF-8.
+ * decode: mUTF-7 -> UTF-8; NULL if s is not valid mUTF-7.
+ * Caller owns the result (free). */
+char *imapc_mutf7_encode(const char *s);
+char *imapc_mutf7_decode(const char *s);
+
+#endif
