@@ -2,7 +2,8 @@
 noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
 	agent/log.h agent/log.c \
-	agent/conf.h agent/conf.c
+	agent/conf.h agent/conf.c \
+	agent/cli.h agent/cli.c
 agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS)
 AGENT_LIBS = agent/libagent.a $(SMIME_LIBS) $(LIBETPAN_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) -lpthread
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/cli.h"
 #include "agent/conf.h"
 #include "agent/log.h"
 #include "smime/smime.h"
@@ -29,6 +30,7 @@ usage(FILE *fp)
 	fputs("usage: kyso COMMAND [OPTIONS]\n"
 	    "\n"
 	    "commands / lệnh:\n"
+	    "  sign [OPTIONS] [IN]      sign a message with S/MIME (ký số thư)\n"
 	    "  check-config [-c FILE]   check the configuration (kiểm tra cấu hình)\n"
 	    "  version                  print the version and libraries\n"
 	    "  help                     this text\n"
@@ -95,6 +97,7 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 } commands[] = {
 	{ "check-config", cmd_check_config },
+	{ "sign", cli_sign },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 };

@@ -5,3 +5,9 @@ smime_libsmime_a_SOURCES = \
 	smime/base.c
 smime_libsmime_a_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS) $(GPGME_CFLAGS)
 SMIME_LIBS = smime/libsmime.a $(OPENSSL_LIBS) $(GPGME_LIBS)
+# signing: trust store, key backends (files, PKCS#11, gpgsm), CMS, message assembly
+smime_libsmime_a_SOURCES += smime/trust.c smime/signer.c smime/pkcs11.c smime/gpgsm.c smime/sign.c
+# MIME parsing and canonicalisation for signing (smime/mime.h is internal to smime/)
+smime_libsmime_a_SOURCES += smime/mime.h smime/mime.c smime/canon.c
+smime_libsmime_a_CFLAGS += $(LIBETPAN_CFLAGS)
+SMIME_LIBS += $(LIBETPAN_LIBS)

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # tests/lib.sh - TAP helpers for shell tests.  Source it:  . "$KYSO_SRCDIR/tests/lib.sh"
 #
 #   ok "what was checked" test -s "$out"      # runs the command; TAP ok/not ok
@@ -69,4 +70,45 @@ skip_all() {
 done_testing() {
 	echo "1..$_tap_n"
 	[ "$_tap_failed" -eq 0 ]
+}
+
+# --- the real mail system (tests/mailstack) ---
+# mailstack_up: start a throwaway Dovecot + Postfix, export its stack.env
+# (IMAP_PORT, SUBMISSION_PORT, CA_FILE, USER1/PASS1, ...) and stop it when the
+# test exits (after any EXIT trap of the caller's, which must call
+# mailstack_down itself if it replaces the trap).  Skips when not root or the
+# servers are missing; bails out when the stack does not start.
+MAILSTACK_DIR=""
+mailstack_down() {
+	[ -n "$MAILSTACK_DIR" ] && "$KYSO_SRCDIR/tests/mailstack" stop "$MAILSTACK_DIR" >/dev/null 2>&1
+	MAILSTACK_DIR=""
+}
+mailstack_up() {
+	_err=$(mktemp "${TMPDIR:-/tmp}/kyso-stack.XXXXXX")
+	[ "$(id -u)" = 0 ] || skip_all "tests/mailstack must run as root"
+	for _p in dovecot postfix postconf; do
+		command -v "$_p" >/dev/null 2>&1 || [ -x "/usr/sbin/$_p" ] ||
+			skip_all "$_p is not installed (scripts/deps installs it)"
+	done
+	if ! MAILSTACK_DIR=$("$KYSO_SRCDIR/tests/mailstack" start </dev/null 2>"$_err") ||
+	    [ ! -f "$MAILSTACK_DIR/stack.env" ]; then
+		echo "Bail out! tests/mailstack start failed"
+		sed 's/^/# /' "$_err"
+		rm -f "$_err"
+		MAILSTACK_DIR=""
+		exit 1
+	fi
+	rm -f "$_err"
+	# stack.env: KEY=VALUE lines, values bare or single-quoted without inner quotes.
+	while IFS= read -r _line; do
+		case $_line in
+		''|'#'*) continue ;;
+		esac
+		_key=${_line%%=*}
+		_val=${_line#*=}
+		case $_val in
+		\'*\') _val=${_val#\'}; _val=${_val%\'} ;;
+		esac
+		export "$_key=$_val"
+	done <"$MAILSTACK_DIR/stack.env"
 }

@@ -8,4 +8,8 @@ noinst_PROGRAMS += tests/fuzz/fuzz_conf
 tests_fuzz_fuzz_conf_SOURCES = tests/fuzz/fuzz_conf.c
 tests_fuzz_fuzz_conf_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
 tests_fuzz_fuzz_conf_LDADD = $(AGENT_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz_canon
+tests_fuzz_fuzz_canon_SOURCES = tests/fuzz/fuzz_canon.c
+tests_fuzz_fuzz_canon_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
+tests_fuzz_fuzz_canon_LDADD = $(SMIME_LIBS)
 endif
