@@ -22,7 +22,9 @@ tests_unit_agent_test_conf_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)
 
 
 # kyso sign / kyso verify on files, checked by outside verifiers
-EXTRA_DIST += tests/data/mkmsgs tests/pki tests/cli
+EXTRA_DIST += tests/data/mkmsgs tests/data/split-signed \
+	tests/pki/mkpki tests/pki/mktoken tests/pki/mkgpgsm tests/pki/README.md \
+	tests/pki/selftest tests/cli/sign.sh
 TESTS += tests/cli/sign.sh
 TESTS += tests/pki/selftest
 
