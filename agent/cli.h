@@ -11,6 +11,7 @@
 #include "smime/base.h"
 
 int cli_sign(int argc, char **argv);
+int cli_verify(int argc, char **argv);
 
 /* Read a whole file ("-" or NULL: stdin) into b, refusing more than max bytes. */
 bool cli_read_all(const char *path, size_t max, struct buf *b, struct kerr *err);

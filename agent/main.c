@@ -31,6 +31,7 @@ usage(FILE *fp)
 	    "\n"
 	    "commands / lệnh:\n"
 	    "  sign [OPTIONS] [IN]      sign a message with S/MIME (ký số thư)\n"
+	    "  verify [OPTIONS] FILE... check signatures of mail and documents (kiểm tra chữ ký số)\n"
 	    "  check-config [-c FILE]   check the configuration (kiểm tra cấu hình)\n"
 	    "  version                  print the version and libraries\n"
 	    "  help                     this text\n"
@@ -98,6 +99,7 @@ static const struct {
 } commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "sign", cli_sign },
+	{ "verify", cli_verify },
 	{ "version", cmd_version },
 	{ "--version", cmd_version },
 };

@@ -47,6 +47,15 @@ struct smime_signer {
 	void *engine;                   /* owned ENGINE reference (PKCS#11), or NULL */
 	struct gpg_signer *gpg;         /* owned (GPGME backend) */
 	char *subject;                  /* owned, UTF-8 */
+	/* Prepared once by smime_signer_open (OpenSSL backend) and reused for
+	 * every message; indexed by enum smime_digest. */
+	EVP_MD *md[3];                  /* owned: fetched digests (an implicit fetch per use is slow) */
+	unsigned char *ess[3];          /* owned: DER ESS signing-certificate-v2 for each digest */
+	int ess_len[3];
+	unsigned char *smimecap;        /* owned: DER SMIMECapabilities (OpenSSL's standard list) */
+	int smimecap_len;
+	char **emails;                  /* owned: the certificate's addresses (smime_cert_emails) */
+	size_t nemails;
 };
 
 /* smime/pkcs11.c: load a private key from a PKCS#11 token by RFC 7512 URI

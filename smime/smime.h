@@ -22,6 +22,10 @@ struct smime_trust;
 
 struct smime_trust *smime_trust_new(const char *anchors, const char *intermediates,
     const char *crls, struct kerr *err);                       /* caller owns */
+/* Add more anchors and/or intermediates (either may be NULL) to a trust
+ * object that is not yet shared (kyso verify --trust A --trust B). */
+bool smime_trust_add(struct smime_trust *t, const char *anchors, const char *intermediates,
+    struct kerr *err);
 void smime_trust_free(struct smime_trust **tp);
 
 /* ------------------------------------------------------------------------
@@ -63,8 +67,9 @@ struct smime_sign_opts {
 	bool organisation;              /* an organisation certificate: no address match */
 	bool verify_after;              /* re-verify the result before releasing it */
 	int64_t now;                    /* 0: the current time */
+	bool set_date;                  /* replace Date with the signing time (sent now) */
 };
-#define SMIME_SIGN_OPTS_INIT { SMIME_DIGEST_SHA256, SMIME_MODE_DETACHED, false, NULL, false, true, 0 }
+#define SMIME_SIGN_OPTS_INIT { SMIME_DIGEST_SHA256, SMIME_MODE_DETACHED, false, NULL, false, true, 0, true }
 
 /* Refuse a certificate that must not sign mail from addr: expired or not yet
  * valid, wrong key usage or EKU, no chain to the trust anchors, weak key or
@@ -126,8 +131,9 @@ enum smime_reason {
 	SMIME_R_PARTIAL_COVERAGE       = 1u << 14,
 	SMIME_R_MODIFIED_AFTER_SIGNING = 1u << 15,
 	SMIME_R_MALFORMED              = 1u << 16,
+	SMIME_R_UNSUPPORTED            = 1u << 17,  /* an algorithm kyso cannot check: indeterminate */
 };
-#define SMIME_REASON_COUNT 17
+#define SMIME_REASON_COUNT 18
 
 /* "digest-mismatch", ... (the codes of the contract); NULL for an unknown bit. */
 const char *smime_reason_code(enum smime_reason r);
@@ -165,8 +171,13 @@ struct smime_verify_opts {
 	 * org_addresses[i] (comma-separated).  Both NULL-terminated, or NULL. */
 	const char *const *org_subjects;
 	const char *const *org_addresses;
+	/* Fill struct smime_attachment's size and sha256 for every attachment
+	 * (evidence for the log).  It decodes and hashes every attachment, so it
+	 * costs time on big messages; off, sha256 is "" and size is the encoded
+	 * size of attachments that were not decoded anyway. */
+	bool attachment_digests;
 };
-#define SMIME_VERIFY_OPTS_INIT { NULL, 0, SMIME_REVOCATION_PREFER, NULL, false, NULL, NULL, NULL }
+#define SMIME_VERIFY_OPTS_INIT { NULL, 0, SMIME_REVOCATION_PREFER, NULL, false, NULL, NULL, NULL, false }
 
 enum smime_sig_kind {
 	SMIME_KIND_MULTIPART_SIGNED = 0,
@@ -228,6 +239,8 @@ struct smime_report {
 	struct smime_attachment *attachments;   /* owned */
 	size_t n_attachments;
 	char *from;                     /* owned: the From (or Sender) address checked, or NULL */
+	char *detail;                   /* owned: one line on why it is malformed or was not checked
+	                                   completely, or NULL */
 };
 
 /* Verify a whole RFC 5322 message (LF or CRLF).  Returns a report (caller

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 
 #include "smime/smime-private.h"
+#include "smime/revocation.h"
 
 /* Call fn for path, or for each regular file in it when it is a folder
  * (sorted, hidden files and rehash links skipped: they repeat real files). */
@@ -129,6 +130,7 @@ smime_trust_new(const char *anchors, const char *intermediates, const char *crls
 
 	t->store = X509_STORE_new();
 	t->intermediates = sk_X509_new_null();
+	t->rev_cache = smime_rev_cache_new();
 	if (t->store == NULL || t->intermediates == NULL) {
 		kerr_set(err, KERR_INTERNAL, "out of memory");
 		goto fail;
@@ -168,6 +170,7 @@ smime_trust_free(struct smime_trust **tp)
 	t = *tp;
 	X509_STORE_free(t->store);
 	sk_X509_pop_free(t->intermediates, X509_free);
+	smime_rev_cache_free(&t->rev_cache);
 	free(t);
 	*tp = NULL;
 }

@@ -44,3 +44,5 @@ BUILT_SOURCES = tests/cli/.mkdir tests/pki/.mkdir
 tests/cli/.mkdir tests/pki/.mkdir:
 	@$(MKDIR_P) $(@D) && touch $@
 CLEANFILES += tests/cli/.mkdir tests/pki/.mkdir
+TESTS += tests/cli/verify.sh
+EXTRA_DIST += tests/cli/verify.sh

@@ -12,4 +12,16 @@ noinst_PROGRAMS += tests/fuzz/fuzz_canon
 tests_fuzz_fuzz_canon_SOURCES = tests/fuzz/fuzz_canon.c
 tests_fuzz_fuzz_canon_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
 tests_fuzz_fuzz_canon_LDADD = $(SMIME_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz_pdf
+tests_fuzz_fuzz_pdf_SOURCES = tests/fuzz/fuzz_pdf.c
+tests_fuzz_fuzz_pdf_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
+tests_fuzz_fuzz_pdf_LDADD = $(SMIME_LIBS)
+# the verification engine: a whole message, and one CMS in files (both with fuzz-trust.h)
+noinst_PROGRAMS += tests/fuzz/fuzz_verify tests/fuzz/fuzz_cms
+tests_fuzz_fuzz_verify_SOURCES = tests/fuzz/fuzz_verify.c tests/fuzz/fuzz-trust.h
+tests_fuzz_fuzz_verify_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
+tests_fuzz_fuzz_verify_LDADD = $(SMIME_LIBS)
+tests_fuzz_fuzz_cms_SOURCES = tests/fuzz/fuzz_cms.c tests/fuzz/fuzz-trust.h
+tests_fuzz_fuzz_cms_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
+tests_fuzz_fuzz_cms_LDADD = $(SMIME_LIBS)
 endif
