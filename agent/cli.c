@@ -23,7 +23,7 @@ cli_read_all(const char *path, size_t max, struct buf *b, struct kerr *err)
 	bool use_stdin = path == NULL || strcmp(path, "-") == 0;
 	int fd = use_stdin ? 0 : open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	bool ok = false;
+	bool ok = false, sized = false;
 
 	if (fd < 0) {
 		kerr_set(err, KERR_PERM, "%s: %s", path, strerror(errno));
@@ -34,12 +34,18 @@ cli_read_all(const char *path, size_t max, struct buf *b, struct kerr *err)
 			kerr_set(err, KERR_PERM, "%s: larger than %zu bytes", path, max);
 			goto out;
 		}
-		buf_reserve(b, (size_t)st.st_size);
+		/* Exactly the file and one byte to see its end (buf_reserve would
+		 * round a 34 MB message up to 64 MiB).  Read, not mapped: the
+		 * signer reads the message more than once, and a file changed under
+		 * a mapping between the reads would be signed inconsistently. */
+		buf_reserve_exact(b, (size_t)st.st_size + 1);
+		sized = true;
 	}
 	for (;;) {
 		ssize_t n;
 
-		buf_reserve(b, 65536);
+		if (!sized || b->cap - b->len - 1 == 0)
+			buf_reserve(b, 65536);          /* a pipe, or a file that grew */
 		n = read(fd, b->data + b->len, b->cap - b->len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -137,16 +143,17 @@ sign_usage(FILE *fp)
 	fputs("usage: kyso sign [--cert F --key F|pkcs11:URI [--chain F] [--pkcs11-module SO]\n"
 	    "                  | --p12 F | --gpgsm FPR [--gnupghome D]]\n"
 	    "                 [--pass-file F] [--digest sha256|sha384|sha512] [--opaque] [--rsa-pss]\n"
-	    "                 [--trust F|D] [--intermediates F|D] [--crls D] [--organisation]\n"
+	    "                 [--trust F|D] [--intermediates F|D] [--crls D] [--organisation] [--keep-date]\n"
 	    "                 [-o OUT] [IN]\n"
-	    "Signs an RFC 5322 message (S/MIME). Reads IN or stdin, writes OUT or stdout.\n", fp);
+	    "Signs an RFC 5322 message (S/MIME). Reads IN or stdin, writes OUT or stdout.\n"
+	    "The Date field is set to the signing time unless --keep-date is given.\n", fp);
 }
 
 int
 cli_sign(int argc, char **argv)
 {
 	enum { O_CERT = 256, O_KEY, O_CHAIN, O_P12, O_GPGSM, O_GNUPGHOME, O_PASS, O_DIGEST, O_OPAQUE,
-		O_PSS, O_TRUST, O_INTER, O_CRLS, O_ORG, O_MODULE };
+		O_PSS, O_TRUST, O_INTER, O_CRLS, O_ORG, O_MODULE, O_KEEPDATE };
 	static const struct option opts[] = {
 		{ "cert", required_argument, NULL, O_CERT },
 		{ "key", required_argument, NULL, O_KEY },
@@ -164,6 +171,7 @@ cli_sign(int argc, char **argv)
 		{ "crls", required_argument, NULL, O_CRLS },
 		{ "organisation", no_argument, NULL, O_ORG },
 		{ "pkcs11-module", required_argument, NULL, O_MODULE },
+		{ "keep-date", no_argument, NULL, O_KEEPDATE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -195,6 +203,7 @@ cli_sign(int argc, char **argv)
 		case O_INTER: inter = optarg; break;
 		case O_CRLS: crls = optarg; break;
 		case O_ORG: so.organisation = true; break;
+		case O_KEEPDATE: so.set_date = false; break;
 		case 'o': outpath = optarg; break;
 		case O_DIGEST:
 			if (strcmp(optarg, "sha256") == 0)

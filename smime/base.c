@@ -211,6 +211,21 @@ buf_reserve(struct buf *b, size_t extra)
 }
 
 void
+buf_reserve_exact(struct buf *b, size_t extra)
+{
+	size_t need;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		oom(SIZE_MAX);
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return;
+	b->data = xrealloc(b->data, need);
+	b->cap = need;
+	b->data[b->len] = '\0';
+}
+
+void
 buf_append(struct buf *b, const void *p, size_t n)
 {
 	buf_reserve(b, n);

@@ -70,6 +70,9 @@ struct buf {
 #define BUF_INIT { NULL, 0, 0 }
 
 void buf_reserve(struct buf *b, size_t extra);
+/* Room for extra more bytes, allocating exactly that (no rounding up): for
+ * large buffers whose final size is known. */
+void buf_reserve_exact(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) KYSO_PRINTF(2, 3);

@@ -1,46 +1,66 @@
 /*
  * canon.c - make a message's signed entity transport-proof (see mime.h).
  *
- * Memory: the output is produced twice, first only counted, then written into
- * buffers reserved to the exact size, so nothing grows by reallocation and
- * peak memory is the input, the parse tree and the output.  Decoding and
- * re-encoding stream through 4 KiB chunks; no intermediate copy of a body is
- * made.  Work is linear in the input (times the nesting depth for the
- * delimiter scan in mime.c).
+ * Two passes over the parse tree.  The first decides what to do with each
+ * part (one scan of each body checks whether it is already transport-safe
+ * and what its line ends need) and counts the output; the second writes it
+ * into memory of exactly that size, which the caller may provide: the signer
+ * has the entity written straight into the outgoing message, so a large
+ * attachment exists in memory once more, not twice.  A body kept as it is
+ * whose line ends are already CRLF is one memcpy; re-encoded bodies stream
+ * through 4 KiB chunks, and base64 output is counted by formula, not by
+ * encoding twice; no intermediate copy of a body is made.  Work is linear in
+ * the input (times the nesting depth for the delimiter scan in mime.c).
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "smime/mime.h"
 
 #define QP_MAX 75       /* characters before a soft line break's '=' (76 in all) */
 #define B64_LINE 76
+#define B64_QUADS (B64_LINE / 4)
 
-/* Where output goes: counted only (b == NULL) or written. */
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Where output goes: counted only (p == NULL), or written to p. */
 struct out {
-	struct buf *b;
-	size_t n;
+	char *p;        /* borrowed; NULL: count only */
+	size_t cap;     /* bytes at p */
+	size_t n;       /* bytes produced */
+	bool overflow;  /* more than cap bytes were produced (the passes disagree: a bug) */
 	char last[2];   /* the last two bytes produced */
 };
+
+/* Record that the output grew by n bytes ending in tail (tn <= 2 of them). */
+static void
+out_tail(struct out *o, size_t n, const char *tail, size_t tn)
+{
+	if (tn >= 2) {
+		o->last[0] = tail[tn - 2];
+		o->last[1] = tail[tn - 1];
+	} else if (tn == 1) {
+		o->last[0] = o->last[1];
+		o->last[1] = tail[0];
+	}
+	o->n += n;
+}
 
 static void
 out_put(struct out *o, const void *p, size_t n)
 {
-	const char *c = p;
-
 	if (n == 0)
 		return;
-	if (o->b != NULL)
-		buf_append(o->b, p, n);
-	if (n >= 2) {
-		o->last[0] = c[n - 2];
-		o->last[1] = c[n - 1];
-	} else {
-		o->last[0] = o->last[1];
-		o->last[1] = c[0];
+	if (o->p != NULL) {
+		if (n > o->cap - o->n) {
+			o->overflow = true;
+			return;
+		}
+		memcpy(o->p + o->n, p, n);
 	}
-	o->n += n;
+	out_tail(o, n, (const char *)p + (n > 2 ? n - 2 : 0), n > 2 ? 2 : n);
 }
 
 static void
@@ -200,23 +220,31 @@ struct b64_enc {
 	unsigned col;
 };
 
+/* The four characters for a group of n (1-3) bytes, '=' padded. */
 static void
-b64_quad(struct b64_enc *e, unsigned n)
+b64_group(const unsigned char *g, unsigned n, char q[4])
 {
-	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	uint32_t v = (uint32_t)e->grp[0] << 16 | (uint32_t)(n > 1 ? e->grp[1] : 0) << 8 |
-	    (uint32_t)(n > 2 ? e->grp[2] : 0);
-	char q[4];
+	uint32_t v = (uint32_t)g[0] << 16 | (uint32_t)(n > 1 ? g[1] : 0) << 8 | (uint32_t)(n > 2 ? g[2] : 0);
+
+	q[0] = b64_alphabet[v >> 18 & 63];
+	q[1] = b64_alphabet[v >> 12 & 63];
+	q[2] = n > 1 ? b64_alphabet[v >> 6 & 63] : '=';
+	q[3] = n > 2 ? b64_alphabet[v & 63] : '=';
+}
+
+static void
+b64_quad(struct b64_enc *e, const unsigned char *g, unsigned n)
+{
+	char q[6];
+	size_t k = 0;
 
 	if (e->col == B64_LINE) {
-		stage_put(&e->st, "\r\n", 2);
+		q[k++] = '\r';
+		q[k++] = '\n';
 		e->col = 0;
 	}
-	q[0] = al[v >> 18 & 63];
-	q[1] = al[v >> 12 & 63];
-	q[2] = n > 1 ? al[v >> 6 & 63] : '=';
-	q[3] = n > 2 ? al[v & 63] : '=';
-	stage_put(&e->st, q, 4);
+	b64_group(g, n, q + k);
+	stage_put(&e->st, q, k + 4);
 	e->col += 4;
 }
 
@@ -224,23 +252,37 @@ static void
 b64_put(void *ctx, const unsigned char *p, size_t n)
 {
 	struct b64_enc *e = ctx;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		e->grp[e->ng++] = p[i];
+	while (e->ng > 0 && i < n) {
+		e->grp[e->ng++] = p[i++];
 		if (e->ng == 3) {
-			b64_quad(e, 3);
+			b64_quad(e, e->grp, 3);
 			e->ng = 0;
 		}
 	}
+	for (; n - i >= 3; i += 3)
+		b64_quad(e, p + i, 3);
+	while (i < n)
+		e->grp[e->ng++] = p[i++];
 }
 
 static void
 b64_finish(struct b64_enc *e)
 {
 	if (e->ng > 0)
-		b64_quad(e, e->ng);
+		b64_quad(e, e->grp, e->ng);
 	e->ng = 0;
 	stage_flush(&e->st);
+}
+
+/* The size of b64_put's output for n input bytes. */
+static size_t
+b64_size(size_t n)
+{
+	size_t quads = n / 3 + (n % 3 != 0);
+
+	return quads == 0 ? 0 : 4 * quads + 2 * ((quads - 1) / B64_QUADS);
 }
 
 /* --- UTF-8 check, for the charset of an inserted Content-Type --- */
@@ -260,6 +302,13 @@ utf8_put(void *ctx, const unsigned char *p, size_t n)
 	for (size_t i = 0; i < n && !u->invalid; i++) {
 		unsigned char c = p[i];
 
+		if (u->need == 0 && c < 0x80) {
+			/* Skip ASCII sixteen bytes at a time. */
+			i = mime_scan((const char *)p, i, n, MIME_SCAN_8BIT);
+			if (i == n)
+				break;
+			c = p[i];
+		}
 		if (u->need > 0) {
 			if (c < u->lo || c > u->hi)
 				u->invalid = true;
@@ -268,8 +317,6 @@ utf8_put(void *ctx, const unsigned char *p, size_t n)
 			u->hi = 0xbf;
 			continue;
 		}
-		if (c < 0x80)
-			continue;
 		u->has8bit = true;
 		u->lo = 0x80;
 		u->hi = 0xbf;
@@ -320,7 +367,39 @@ detect_charset(const struct mime_part *p)
 	return u.invalid || u.need > 0 ? "unknown-8bit" : "utf-8";
 }
 
+/* Counts what a decoder produces, and keeps the last three bytes. */
+struct count_sink {
+	size_t n;
+	unsigned char tail[3];
+};
+
+static void
+count_tail(struct count_sink *c, const unsigned char *p, size_t n)
+{
+	for (size_t i = n > 3 ? n - 3 : 0; i < n; i++) {
+		c->tail[0] = c->tail[1];
+		c->tail[1] = c->tail[2];
+		c->tail[2] = p[i];
+	}
+}
+
+static void
+count_put(void *ctx, const unsigned char *p, size_t n)
+{
+	struct count_sink *c = ctx;
+
+	count_tail(c, p, n);
+	c->n += n;
+}
+
 /* --- is a body already transport-safe? --- */
+
+/*
+ * Each check reads a body once, sixteen bytes at a time, from one byte of
+ * interest (a line end, '=', a byte that is not allowed) to the next; it
+ * stops at the first line that is not safe.  On success *extra_r is what
+ * making every line end CRLF adds: 0 means the body can be copied as it is.
+ */
 
 static bool
 starts_from(const char *s, size_t n)
@@ -328,33 +407,46 @@ starts_from(const char *s, size_t n)
 	return n >= 5 && memcmp(s, "From ", 5) == 0;
 }
 
-/* 7-bit, no NUL, lines <= 76, no trailing blanks, no "From " line. */
-static bool
-lines_safe(const struct mime_part *p)
+/* Where the next line starts after the line end at eol (CR or LF; or end,
+ * for an unterminated last line, which stays so); counts in *extra what
+ * making this line end CRLF adds. */
+static size_t
+line_end(const char *b, size_t eol, size_t end, size_t *extra)
 {
-	const char *b = p->buf;
-	size_t pos = p->body.start, end = p->body.end, eol;
-
-	while (pos < end) {
-		size_t next = mime_line_next(b, pos, end, &eol);
-
-		if (eol - pos > 76 || starts_from(b + pos, eol - pos))
-			return false;
-		if (eol > pos && (b[eol - 1] == ' ' || b[eol - 1] == '\t'))
-			return false;
-		for (size_t i = pos; i < eol; i++)
-			if (b[i] == '\0' || (unsigned char)b[i] >= 0x80)
-				return false;
-		pos = next;
-	}
-	return true;
+	if (eol >= end)
+		return end;
+	if (b[eol] == '\r' && eol + 1 < end && b[eol + 1] == '\n')
+		return eol + 2;
+	(*extra)++;
+	return eol + 1;
 }
 
+/* At most 76 octets, no trailing blank, not "From ". */
 static bool
-is_b64(char c)
+line_ok(const char *b, size_t pos, size_t eol)
 {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	    c == '+' || c == '/';
+	return eol - pos <= 76 && !(eol > pos && (b[eol - 1] == ' ' || b[eol - 1] == '\t')) &&
+	    !starts_from(b + pos, eol - pos);
+}
+
+/* 7-bit, no NUL, lines <= 76, no trailing blanks, no "From " line. */
+static bool
+lines_safe(const struct mime_part *p, size_t *extra_r)
+{
+	const char *b = p->buf;
+	size_t pos = p->body.start, end = p->body.end, extra = 0;
+
+	while (pos < end) {
+		size_t eol = mime_scan(b, pos, end, MIME_SCAN_TEXT);
+
+		if (eol < end && b[eol] != '\r' && b[eol] != '\n')
+			return false;                   /* NUL or 8-bit */
+		if (!line_ok(b, pos, eol))
+			return false;
+		pos = line_end(b, eol, end, &extra);
+	}
+	*extra_r = extra;
+	return true;
 }
 
 static bool
@@ -365,73 +457,69 @@ is_uhex(char c)
 
 /* Well-formed quoted-printable that is also safe as it is. */
 static bool
-qp_safe(const struct mime_part *p)
+qp_safe(const struct mime_part *p, size_t *extra_r)
 {
 	const char *b = p->buf;
-	size_t pos = p->body.start, end = p->body.end, eol;
+	size_t pos = p->body.start, end = p->body.end, extra = 0;
 
 	while (pos < end) {
-		size_t next = mime_line_next(b, pos, end, &eol);
+		size_t i = pos;
 
-		if (eol - pos > 76 || starts_from(b + pos, eol - pos))
-			return false;
-		if (eol > pos && (b[eol - 1] == ' ' || b[eol - 1] == '\t'))
-			return false;
-		for (size_t i = pos; i < eol; i++) {
-			unsigned char c = (unsigned char)b[i];
-
-			if (c == '=') {
-				if (i + 1 == eol)
-					break;          /* soft line break */
-				if (i + 2 >= eol || !is_uhex(b[i + 1]) || !is_uhex(b[i + 2]))
-					return false;
-				i += 2;
-			} else if (c != '\t' && (c < 32 || c > 126)) {
+		/* Stops at a line end, '=' or a byte QP may not carry as it is. */
+		while ((i = mime_scan(b, i, end, MIME_SCAN_QP)) < end && b[i] == '=') {
+			if (i + 1 == end || b[i + 1] == '\r' || b[i + 1] == '\n')
+				i++;            /* soft line break: the line ends after it */
+			else if (i + 2 < end && is_uhex(b[i + 1]) && is_uhex(b[i + 2]))
+				i += 3;
+			else
 				return false;
-			}
 		}
-		pos = next;
+		if (i < end && b[i] != '\r' && b[i] != '\n')
+			return false;
+		if (!line_ok(b, pos, i))
+			return false;
+		pos = line_end(b, i, end, &extra);
 	}
+	*extra_r = extra;
 	return true;
 }
 
 /* Canonical base64: alphabet only, lines <= 76, padding only at the very
  * end, a multiple of 4 characters, empty lines only at the end. */
 static bool
-b64_safe(const struct mime_part *p)
+b64_safe(const struct mime_part *p, size_t *extra_r)
 {
 	const char *b = p->buf;
-	size_t pos = p->body.start, end = p->body.end, eol, total = 0;
+	size_t pos = p->body.start, end = p->body.end, total = 0, extra = 0;
 	unsigned pad = 0;
 	bool blank_seen = false;
 
 	while (pos < end) {
-		size_t next = mime_line_next(b, pos, end, &eol);
+		size_t eol = pad > 0 ? pos : mime_scan(b, pos, end, MIME_SCAN_B64);
 
+		while (eol < end && b[eol] == '=') {
+			if (++pad > 2)
+				return false;
+			eol++;
+		}
+		if (eol < end && b[eol] != '\r' && b[eol] != '\n')
+			return false;           /* outside the alphabet, or data after padding */
 		if (eol == pos) {
 			blank_seen = true;
-			pos = next;
-			continue;
-		}
-		if (blank_seen || eol - pos > 76)
-			return false;
-		for (size_t i = pos; i < eol; i++) {
-			if (b[i] == '=') {
-				if (++pad > 2)
-					return false;
-			} else if (pad > 0 || !is_b64(b[i])) {
+		} else {
+			if (blank_seen || eol - pos > 76)
 				return false;
-			}
+			total += eol - pos;
 		}
-		total += eol - pos;
-		pos = next;
+		pos = line_end(b, eol, end, &extra);
 	}
+	*extra_r = extra;
 	return total % 4 == 0;
 }
 
 /* --- what to do with each part --- */
 
-enum plan {
+enum plan_kind {
 	PLAN_KEEP,      /* already transport-safe: copy, line ends made CRLF */
 	PLAN_QP,        /* text: decode by src, make line ends CRLF, quoted-printable */
 	PLAN_B64,       /* anything else: decode by src, base64 */
@@ -439,16 +527,17 @@ enum plan {
 };
 
 struct decision {
-	enum plan plan;
+	enum plan_kind plan;
 	enum mime_cte src;          /* how the body is decoded before re-encoding */
 	const char *cte;            /* the Content-Transfer-Encoding to write, NULL: as it is */
 	const char *why;            /* PLAN_REJECT: the reason */
+	size_t extra;               /* PLAN_KEEP: octets its line ends gain (0: copied as it is) */
 };
 
 static struct decision
 decide(const struct mime_part *p)
 {
-	struct decision d = { PLAN_KEEP, p->cte, NULL, NULL };
+	struct decision d = { PLAN_KEEP, p->cte, NULL, NULL, 0 };
 	bool text = strcmp(p->type, "text") == 0;
 	bool message = strcmp(p->type, "message") == 0;    /* message/delivery-status, ... */
 	bool safe;
@@ -461,18 +550,18 @@ decide(const struct mime_part *p)
 	}
 	switch (p->cte) {
 	case MIME_CTE_QP:
-		safe = qp_safe(p);
+		safe = qp_safe(p, &d.extra);
 		break;
 	case MIME_CTE_BASE64:
-		safe = b64_safe(p);
+		safe = b64_safe(p, &d.extra);
 		break;
 	case MIME_CTE_BINARY:
 		/* Raw bytes are authoritative: a non-text body's line ends are data
 		 * (message/delivery-status and the like are line-oriented text). */
-		safe = (text || message) && lines_safe(p);
+		safe = (text || message) && lines_safe(p, &d.extra);
 		break;
 	default:
-		safe = lines_safe(p);
+		safe = lines_safe(p, &d.extra);
 		break;
 	}
 	if (safe) {
@@ -481,6 +570,7 @@ decide(const struct mime_part *p)
 			d.cte = "7bit";
 		return d;
 	}
+	d.extra = 0;
 	if (p->cte == MIME_CTE_OTHER) {
 		d.plan = PLAN_REJECT;
 		d.why = "has an unknown Content-Transfer-Encoding and 8-bit data or long lines";
@@ -505,8 +595,21 @@ enum role {
 	ROLE_PART,      /* a body part of a multipart */
 };
 
+/* What the first pass found out about a part, for the second. */
+struct plan {
+	struct decision d;
+	const char *charset;        /* the charset of an inserted Content-Type, or NULL */
+	size_t body_len;            /* leaves: the size of the body written */
+	char tail[2];               /* ... and its last bytes (tail_n of them) */
+	size_t tail_n;
+};
+
 struct canon {
-	struct kerr *err;
+	struct kerr *err;           /* borrowed */
+	bool write;                 /* second pass */
+	struct plan *plans;         /* owned; one per part, in the order canon_entity meets them */
+	size_t nplans, cap;
+	size_t next;                /* second pass: the next plan */
 };
 
 static bool canon_entity(struct canon *c, const struct mime_part *p, enum role role, struct out *o);
@@ -526,9 +629,19 @@ in_entity(const struct mime_field *f, enum role role)
 	    f->id == MIME_F_CONTENT_OTHER;
 }
 
-static void
-put_header(const struct mime_part *p, enum role role, const struct decision *d, struct out *o)
+/* The top level always says what it is; a re-encoded text part without a
+ * Content-Type gets one so that its charset survives. */
+static bool
+needs_content_type(const struct mime_part *p, enum role role, const struct decision *d)
 {
+	return !p->ct_field && p->kind == MIME_LEAF && strcmp(p->type, "text") == 0 &&
+	    (role == ROLE_TOP || d->plan == PLAN_QP);
+}
+
+static void
+put_header(const struct mime_part *p, enum role role, const struct plan *pl, struct out *o)
+{
+	const struct decision *d = &pl->d;
 	bool cte_seen = false;
 
 	for (size_t i = 0; i < p->nfields; i++) {
@@ -546,14 +659,11 @@ put_header(const struct mime_part *p, enum role role, const struct decision *d, 
 		if (f->id == MIME_F_CTE)
 			cte_seen = true;
 	}
-	/* The top level always says what it is; a re-encoded text part without a
-	 * Content-Type gets one so that its charset survives. */
-	if (!p->ct_field && p->kind == MIME_LEAF && strcmp(p->type, "text") == 0 &&
-	    (role == ROLE_TOP || d->plan == PLAN_QP)) {
+	if (pl->charset != NULL) {
 		if (role == ROLE_INNER && mime_part_field(p, MIME_F_MIME_VERSION) == NULL)
 			out_puts(o, "MIME-Version: 1.0\r\n");
 		out_puts(o, "Content-Type: text/plain; charset=");
-		out_puts(o, detect_charset(p));
+		out_puts(o, pl->charset);
 		out_puts(o, "\r\n");
 	}
 	if (!cte_seen && d->cte != NULL && strcmp(d->cte, "7bit") != 0) {
@@ -564,10 +674,74 @@ put_header(const struct mime_part *p, enum role role, const struct decision *d, 
 	out_put(o, "\r\n", 2);
 }
 
+/* A leaf's body size and last bytes, without writing it (first pass). */
 static void
-put_leaf_body(const struct mime_part *p, const struct decision *d, struct out *o)
+measure_leaf(const struct mime_part *p, struct plan *pl)
 {
-	if (d->plan == PLAN_KEEP) {
+	const char *b = p->buf + p->body.start;
+	size_t n = p->body.end - p->body.start;
+
+	pl->tail_n = 0;
+	if (pl->d.plan == PLAN_KEEP) {
+		pl->body_len = n + pl->d.extra;
+		if (n == 0)
+			return;
+		pl->tail_n = 2;
+		if (b[n - 1] == '\r' || b[n - 1] == '\n') {
+			pl->tail[0] = '\r';             /* every line end becomes CRLF */
+			pl->tail[1] = '\n';
+		} else if (n >= 2) {
+			pl->tail[0] = b[n - 2] == '\r' || b[n - 2] == '\n' ? '\n' : b[n - 2];
+			pl->tail[1] = b[n - 1];
+		} else {
+			pl->tail[1] = b[0];
+			pl->tail_n = 1;
+		}
+	} else if (pl->d.plan == PLAN_B64) {
+		struct count_sink cs = { 0, { 0, 0, 0 } };
+		struct mime_sink sink = { count_put, &cs };
+		unsigned r;
+		char q[4];
+
+		if (pl->d.src == MIME_CTE_QP || pl->d.src == MIME_CTE_BASE64) {
+			feed_decoded(p, pl->d.src, &sink);      /* the decoded size takes decoding */
+		} else {
+			cs.n = n;
+			count_tail(&cs, (const unsigned char *)b, n);
+		}
+		pl->body_len = b64_size(cs.n);
+		if (cs.n == 0)
+			return;
+		r = cs.n % 3 ? (unsigned)(cs.n % 3) : 3;
+		b64_group(cs.tail + 3 - r, r, q);
+		pl->tail[0] = q[2];
+		pl->tail[1] = q[3];
+		pl->tail_n = 2;
+	} else {
+		/* Quoted-printable: encode, counting only. */
+		struct out count = { NULL, 0, 0, false, "" };
+		struct qp_enc q = { .st.o = &count, .pending_ws = -1 };
+		struct mime_sink sink = { qp_put, &q };
+
+		feed_decoded(p, pl->d.src, &sink);
+		qp_finish(&q);
+		pl->body_len = count.n;
+		pl->tail_n = count.n < 2 ? count.n : 2;
+		pl->tail[0] = count.last[0];
+		pl->tail[1] = count.last[1];
+	}
+}
+
+static void
+put_leaf_body(const struct mime_part *p, const struct plan *pl, struct out *o)
+{
+	const struct decision *d = &pl->d;
+
+	if (o->p == NULL) {
+		out_tail(o, pl->body_len, pl->tail + 2 - pl->tail_n, pl->tail_n);
+	} else if (d->plan == PLAN_KEEP && d->extra == 0) {
+		out_put(o, p->buf + p->body.start, p->body.end - p->body.start);
+	} else if (d->plan == PLAN_KEEP) {
 		put_lines(o, p->buf, p->body.start, p->body.end, false);
 	} else if (d->plan == PLAN_QP) {
 		struct qp_enc q = { .st.o = o, .pending_ws = -1 };
@@ -584,27 +758,56 @@ put_leaf_body(const struct mime_part *p, const struct decision *d, struct out *o
 	}
 }
 
+/* First pass: decide and measure; KERR_PERM when the part cannot be made safe. */
 static bool
-canon_entity(struct canon *c, const struct mime_part *p, enum role role, struct out *o)
+plan_part(struct canon *c, const struct mime_part *p, enum role role, struct plan *pl)
 {
-	struct decision d = decide(p);
-
+	pl->d = decide(p);
 	if (p->kind == MIME_MULTIPART && p->close_missing) {
-		d.plan = PLAN_REJECT;
-		d.why = "has no close delimiter: is the message truncated?";
+		pl->d.plan = PLAN_REJECT;
+		pl->d.why = "has no close delimiter: is the message truncated?";
 	}
-	if (d.plan == PLAN_REJECT) {
+	if (pl->d.plan == PLAN_REJECT) {
 		char where[160];
 
 		mime_part_path(p, where, sizeof(where));
 		kerr_set(c->err, KERR_PERM, "cannot make the message transport-safe: %s (%s/%s) %s",
-		    where, p->type, p->subtype, d.why);
+		    where, p->type, p->subtype, pl->d.why);
 		return false;
 	}
-	put_header(p, role, &d, o);
+	pl->charset = needs_content_type(p, role, &pl->d) ? detect_charset(p) : NULL;
+	pl->body_len = 0;
+	pl->tail_n = 0;
+	if (p->kind == MIME_LEAF)
+		measure_leaf(p, pl);
+	return true;
+}
+
+static bool
+canon_entity(struct canon *c, const struct mime_part *p, enum role role, struct out *o)
+{
+	size_t idx;
+
+	if (!c->write) {
+		struct plan pl;
+
+		if (!plan_part(c, p, role, &pl))
+			return false;
+		if (c->nplans == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 16;
+			c->plans = xreallocarray(c->plans, c->cap, sizeof(*c->plans));
+		}
+		idx = c->nplans++;
+		c->plans[idx] = pl;
+	} else {
+		if (c->next >= c->nplans)
+			return false;   /* the passes disagree: reported by the caller */
+		idx = c->next++;
+	}
+	put_header(p, role, &c->plans[idx], o);
 	switch (p->kind) {
 	case MIME_LEAF:
-		put_leaf_body(p, &d, o);
+		put_leaf_body(p, &c->plans[idx], o);
 		break;
 	case MIME_MESSAGE:
 		if (!canon_entity(c, p->children[0], ROLE_INNER, o))
@@ -630,15 +833,21 @@ canon_entity(struct canon *c, const struct mime_part *p, enum role role, struct 
 	return true;
 }
 
-static bool
-canon_top(struct canon *c, const struct mime_part *root, struct out *outer, struct out *entity)
+/* The top-level fields that stay outside the signed entity. */
+static void
+put_outer(const struct mime_part *root, struct out *o)
 {
 	for (size_t i = 0; i < root->nfields; i++) {
 		const struct mime_field *f = &root->fields[i];
 
 		if (f->id == MIME_F_OTHER)
-			put_field(outer, root, f);
+			put_field(o, root, f);
 	}
+}
+
+static bool
+canon_top(struct canon *c, const struct mime_part *root, struct out *entity)
+{
 	if (!canon_entity(c, root, ROLE_TOP, entity))
 		return false;
 	if (!out_ends_crlf(entity))
@@ -646,47 +855,83 @@ canon_top(struct canon *c, const struct mime_part *root, struct out *outer, stru
 	return true;
 }
 
-/* An empty buffer with room for exactly n bytes (buf_reserve rounds up to a
- * power of two, which for a 25 MiB message would be 32 MiB more). */
-static void
-buf_exact(struct buf *b, size_t n)
+struct smime_canon_job {
+	struct mime_part *root;     /* owned; borrows the message */
+	struct canon c;
+	size_t entity_len;
+};
+
+struct smime_canon_job *
+smime_canon_prepare(const char *msg, size_t len, struct buf *outer, size_t *entity_len_r, struct kerr *err)
 {
-	buf_release(b);
-	b->data = xmalloc(n + 1);
-	b->data[0] = '\0';
-	b->cap = n + 1;
+	struct smime_canon_job *j = xcalloc(1, sizeof(*j));
+	struct out count = { NULL, 0, 0, false, "" }, o;
+
+	j->c.err = err;
+	if ((j->root = mime_parse(msg, len, err)) == NULL || !canon_top(&j->c, j->root, &count)) {
+		smime_canon_job_free(&j);
+		return NULL;
+	}
+	j->entity_len = count.n;
+	*entity_len_r = count.n;
+	/* The outer fields: counted, then written into exactly that much. */
+	count = (struct out){ NULL, 0, 0, false, "" };
+	put_outer(j->root, &count);
+	buf_reserve_exact(outer, count.n);
+	o = (struct out){ outer->data + outer->len, count.n, 0, false, "" };
+	put_outer(j->root, &o);
+	outer->len += o.n;
+	outer->data[outer->len] = '\0';
+	return j;
+}
+
+bool
+smime_canon_write(struct smime_canon_job *j, char *dst, struct kerr *err)
+{
+	struct out o = { dst, j->entity_len, 0, false, "" };
+
+	j->c.write = true;
+	j->c.next = 0;
+	j->c.err = err;
+	if (!canon_top(&j->c, j->root, &o) || o.overflow || o.n != j->entity_len || j->c.next != j->c.nplans) {
+		kerr_set(err, KERR_INTERNAL, "canonicaliser: sizes differ between passes");
+		return false;
+	}
+	return true;
+}
+
+void
+smime_canon_job_free(struct smime_canon_job **jp)
+{
+	struct smime_canon_job *j;
+
+	if (jp == NULL || (j = *jp) == NULL)
+		return;
+	mime_part_free(&j->root);
+	free(j->c.plans);
+	free(j);
+	*jp = NULL;
 }
 
 bool
 smime_canonicalise(const char *msg, size_t len, struct smime_canon *out, struct kerr *err)
 {
-	struct canon c = { err };
-	struct mime_part *root = NULL;
-	struct out outer = { NULL, 0, "" }, entity = { NULL, 0, "" };
-	size_t n_outer, n_entity;
+	struct smime_canon_job *j;
+	size_t n = 0;
 	bool ok = false;
 
 	*out = (struct smime_canon)SMIME_CANON_INIT;
-	if ((root = mime_parse(msg, len, err)) == NULL)
+	if ((j = smime_canon_prepare(msg, len, &out->outer, &n, err)) == NULL)
 		goto out;
-	/* Pass 1 counts, pass 2 writes into buffers of exactly that size. */
-	if (!canon_top(&c, root, &outer, &entity))
+	/* Exactly n bytes: buf_reserve would round a 25 MiB entity up to 32 MiB. */
+	buf_reserve_exact(&out->entity, n);
+	if (!smime_canon_write(j, out->entity.data, err))
 		goto out;
-	n_outer = outer.n;
-	n_entity = entity.n;
-	buf_exact(&out->outer, n_outer);
-	buf_exact(&out->entity, n_entity);
-	outer = (struct out){ &out->outer, 0, "" };
-	entity = (struct out){ &out->entity, 0, "" };
-	if (!canon_top(&c, root, &outer, &entity))
-		goto out;
-	if (out->outer.len != n_outer || out->entity.len != n_entity) {
-		kerr_set(err, KERR_INTERNAL, "canonicaliser: sizes differ between passes");
-		goto out;
-	}
+	out->entity.len = n;
+	out->entity.data[n] = '\0';
 	ok = true;
 out:
-	mime_part_free(&root);
+	smime_canon_job_free(&j);
 	if (!ok)
 		smime_canon_release(out);
 	return ok;

@@ -22,6 +22,11 @@
 
 #include <libetpan/libetpan.h>
 
+#if defined(__SSE2__) && !defined(KYSO_NO_SIMD)
+#include <emmintrin.h>
+#define MIME_SSE2 1
+#endif
+
 #include "smime/mime.h"
 
 struct parser {
@@ -38,15 +43,148 @@ struct raw_param {
 	const char *value;
 };
 
+/* --- scanning --- */
+
+/* Each byte's classes (enum mime_scan bits). */
+static const unsigned char scan_class[256] = {
+	14, 12, 12, 12, 12, 12, 12, 12, 12,  8, 15, 12, 12, 15, 12, 12,  /* 0x00 */
+	12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  /* 0x10 */
+	 8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  8,  0,  8,  8,  8,  0,  /* 0x20 */
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  8,  8,  8, 12,  8,  8,  /* 0x30 */
+	 8,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x40 */
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  8,  8,  8,  8,  8,  /* 0x50 */
+	 8,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  /* 0x60 */
+	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  8,  8,  8,  8, 12,  /* 0x70 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0x80 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0x90 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xa0 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xb0 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xc0 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xd0 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xe0 */
+	30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,  /* 0xf0 */
+};
+
+#ifdef MIME_SSE2
+/* One bit per byte of v that is of class cls (a constant once inlined). */
+static inline unsigned
+sse2_stops(__m128i v, enum mime_scan cls)
+{
+	__m128i eol = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+	__m128i ok;
+
+	switch (cls) {
+	case MIME_SCAN_EOL:
+		return (unsigned)_mm_movemask_epi8(eol);
+	case MIME_SCAN_TEXT:    /* signed v < 1: NUL and 0x80-0xff */
+		return (unsigned)_mm_movemask_epi8(_mm_or_si128(eol, _mm_cmpgt_epi8(_mm_set1_epi8(1), v)));
+	case MIME_SCAN_QP:      /* ok: 0x20-0x7e or TAB, but not '=' */
+		ok = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1f)), _mm_cmpgt_epi8(_mm_set1_epi8(0x7f), v));
+		ok = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
+		    _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))));
+		return (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+	case MIME_SCAN_B64: {   /* ok: (v | 0x20) in a-z, v in '/'-'9', or '+' */
+		__m128i l = _mm_or_si128(v, _mm_set1_epi8(0x20));
+
+		ok = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)), _mm_cmpgt_epi8(_mm_set1_epi8('z' + 1), l));
+		ok = _mm_or_si128(ok, _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('/' - 1)),
+		    _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), v)));
+		ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, _mm_set1_epi8('+')));
+		return (unsigned)_mm_movemask_epi8(ok) ^ 0xffffu;
+	}
+	case MIME_SCAN_8BIT:
+		return (unsigned)_mm_movemask_epi8(v);
+	}
+	return 0xffffu;
+}
+#endif
+
+static inline __attribute__((always_inline)) size_t
+scan_as(const char *b, size_t pos, size_t end, enum mime_scan cls)
+{
+#ifdef MIME_SSE2
+	while (end - pos >= 16) {
+		unsigned m = sse2_stops(_mm_loadu_si128((const __m128i *)(const void *)(b + pos)), cls);
+
+		if (m != 0)
+			return pos + (size_t)__builtin_ctz(m);
+		pos += 16;
+	}
+#endif
+	while (pos < end && (scan_class[(unsigned char)b[pos]] & cls) == 0)
+		pos++;
+	return pos;
+}
+
+size_t
+mime_scan(const char *b, size_t pos, size_t end, enum mime_scan cls)
+{
+	if (pos >= end)
+		return end;
+	switch (cls) {     /* one specialised loop each */
+	case MIME_SCAN_EOL:  return scan_as(b, pos, end, MIME_SCAN_EOL);
+	case MIME_SCAN_TEXT: return scan_as(b, pos, end, MIME_SCAN_TEXT);
+	case MIME_SCAN_QP:   return scan_as(b, pos, end, MIME_SCAN_QP);
+	case MIME_SCAN_B64:  return scan_as(b, pos, end, MIME_SCAN_B64);
+	case MIME_SCAN_8BIT: return scan_as(b, pos, end, MIME_SCAN_8BIT);
+	}
+	return scan_as(b, pos, end, cls);
+}
+
+/* The first "--" in [pos, end), or end. */
+static size_t
+find_dashes(const char *b, size_t pos, size_t end)
+{
+#ifdef MIME_SSE2
+	const __m128i dash = _mm_set1_epi8('-');
+
+	while (end - pos >= 17) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(b + pos));
+		__m128i n = _mm_loadu_si128((const __m128i *)(const void *)(b + pos + 1));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, dash), _mm_cmpeq_epi8(n, dash)));
+
+		if (m != 0)
+			return pos + (size_t)__builtin_ctz(m);
+		pos += 16;
+	}
+#endif
+	while (pos + 1 < end) {
+		const char *q = memchr(b + pos, '-', end - pos - 1);
+
+		if (q == NULL)
+			break;
+		pos = (size_t)(q - b);
+		if (b[pos + 1] == '-')
+			return pos;
+		pos++;
+	}
+	return end;
+}
+
+/* The first line in [from, end) that starts with "--" + bd (bd: bl bytes
+ * without CR or LF); lines start at bs and after every line end.  Returns
+ * its start, or end. */
+static size_t
+find_delim(const char *b, size_t bs, size_t from, size_t end, const char *bd, size_t bl)
+{
+	size_t pos = from;
+
+	while ((pos = find_dashes(b, pos, end)) < end) {
+		if ((pos == bs || b[pos - 1] == '\n' || b[pos - 1] == '\r') && end - pos >= 2 + bl &&
+		    memcmp(b + pos + 2, bd, bl) == 0)
+			return pos;
+		pos++;
+	}
+	return end;
+}
+
 /* --- small helpers --- */
 
 size_t
 mime_line_next(const char *b, size_t pos, size_t end, size_t *eol_r)
 {
-	size_t i = pos;
+	size_t i = mime_scan(b, pos, end, MIME_SCAN_EOL);
 
-	while (i < end && b[i] != '\n' && b[i] != '\r')
-		i++;
 	*eol_r = i;
 	if (i < end && b[i] == '\r') {
 		i++;
@@ -945,18 +1083,11 @@ composite_body(struct parser *ps, struct mime_part *p, const char **b_r, size_t 
 	 * line starting with their delimiter would split them. */
 	for (const struct mime_part *a = p->parent; a != NULL; a = a->parent) {
 		const char *bd = a->kind == MIME_MULTIPART ? mime_part_param(a, "boundary") : NULL;
-		size_t bl = bd != NULL ? strlen(bd) : 0, pos = 0, eol;
 
-		while (bd != NULL && pos < dlen) {
-			size_t next = mime_line_next(p->decoded, pos, dlen, &eol);
-
-			if (eol - pos >= 2 + bl && p->decoded[pos] == '-' && p->decoded[pos + 1] == '-' &&
-			    memcmp(p->decoded + pos + 2, bd, bl) == 0) {
-				perr(ps, p, "the decoded %s/%s part has a line starting with the boundary \"--%s\"",
-				    p->type, p->subtype, bd);
-				return false;
-			}
-			pos = next;
+		if (bd != NULL && find_delim(p->decoded, 0, 0, dlen, bd, strlen(bd)) < dlen) {
+			perr(ps, p, "the decoded %s/%s part has a line starting with the boundary \"--%s\"",
+			    p->type, p->subtype, bd);
+			return false;
 		}
 	}
 	return true;
@@ -966,7 +1097,7 @@ static bool
 parse_multipart(struct parser *ps, struct mime_part *p)
 {
 	const char *boundary = mime_part_param(p, "boundary"), *b;
-	size_t blen, pos, bs, be, prev_eol, part_start = SIZE_MAX, ccap = 0, dcap = 0;
+	size_t blen, pos, bs, be, part_start = SIZE_MAX, ccap = 0, dcap = 0;
 	bool in_digest = strcmp(p->subtype, "digest") == 0, closed = false;
 
 	if (boundary == NULL || boundary[0] == '\0') {
@@ -988,19 +1119,14 @@ parse_multipart(struct parser *ps, struct mime_part *p)
 		return false;
 	p->preamble.start = p->preamble.end = bs;
 	p->epilogue.start = p->epilogue.end = be;
-	prev_eol = bs;
-	for (pos = bs; pos < be;) {
-		size_t eol, next = mime_line_next(b, pos, be, &eol), q;
+	/* Only lines that start with "--boundary" matter: jump from one to the
+	 * next instead of walking every line. */
+	for (pos = bs; (pos = find_delim(b, bs, pos, be, boundary, blen)) < be;) {
+		size_t eol, next, q = pos + 2 + blen;
 		struct mime_delim *d;
 		bool close = false;
 
-		if (eol - pos < 2 + blen || b[pos] != '-' || b[pos + 1] != '-' ||
-		    memcmp(b + pos + 2, boundary, blen) != 0) {
-			prev_eol = eol;
-			pos = next;
-			continue;
-		}
-		q = pos + 2 + blen;
+		next = mime_line_next(b, q, be, &eol);
 		if (q + 2 <= eol && b[q] == '-' && b[q + 1] == '-') {
 			close = true;
 			q += 2;
@@ -1016,7 +1142,13 @@ parse_multipart(struct parser *ps, struct mime_part *p)
 			p->delims = xreallocarray(p->delims, dcap, sizeof(*p->delims));
 		}
 		d = &p->delims[p->ndelims++];
-		d->crlf = pos == bs ? pos : prev_eol;
+		/* The line end before it: CRLF, or a lone LF or CR. */
+		if (pos == bs)
+			d->crlf = pos;
+		else if (b[pos - 1] == '\n' && pos - 1 > bs && b[pos - 2] == '\r')
+			d->crlf = pos - 2;
+		else
+			d->crlf = pos - 1;
 		d->dash = pos;
 		d->next = next;
 		d->close = close;
@@ -1036,7 +1168,6 @@ parse_multipart(struct parser *ps, struct mime_part *p)
 			break;
 		}
 		part_start = next;
-		prev_eol = eol;
 		pos = next;
 	}
 	if (p->ndelims == 0) {

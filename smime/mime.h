@@ -199,6 +199,20 @@ void mime_part_path(const struct mime_part *p, char *out, size_t outlen);
  * a lone CR) starts, or end; returns the start of the next line. */
 size_t mime_line_next(const char *b, size_t pos, size_t end, size_t *eol_r);
 
+/* Byte classes for mime_scan. */
+enum mime_scan {
+	MIME_SCAN_EOL = 1,      /* CR or LF */
+	MIME_SCAN_TEXT = 2,     /* CR, LF, NUL or an 8-bit byte */
+	MIME_SCAN_QP = 4,       /* CR, LF, '=', or any byte but TAB and 0x20-0x7e */
+	MIME_SCAN_B64 = 8,      /* any byte outside the base64 alphabet A-Z a-z 0-9 + / */
+	MIME_SCAN_8BIT = 16,    /* a byte >= 0x80 */
+};
+/* The offset of the first byte of class cls in [pos, end), or end.  Sixteen
+ * bytes at a time where the CPU allows (SSE2); the scans are what makes
+ * parsing and canonicalising a large attachment cost little more than
+ * reading it. */
+size_t mime_scan(const char *b, size_t pos, size_t end, enum mime_scan cls);
+
 /* Decoding, streamed: put() receives the decoded bytes in chunks. */
 struct mime_sink {
 	void (*put)(void *ctx, const unsigned char *p, size_t n);
@@ -266,5 +280,25 @@ struct smime_canon {
  */
 bool smime_canonicalise(const char *msg, size_t len, struct smime_canon *out, struct kerr *err);
 void smime_canon_release(struct smime_canon *c);
+
+/*
+ * The same in two steps, for a caller that places the entity itself (the
+ * signer writes it straight into the outgoing message, so that a large
+ * attachment is not held twice):
+ *   size_t n;
+ *   struct smime_canon_job *j = smime_canon_prepare(msg, len, &outer, &n, &err);
+ *   if (j == NULL) ...as smime_canonicalise fails...
+ *   ...find room for n bytes at dst...
+ *   ok = smime_canon_write(j, dst, &err);      // exactly n bytes, no NUL
+ *   smime_canon_job_free(&j);
+ * prepare parses and checks everything (every KERR_PERM refusal happens
+ * here) and appends the outer fields to outer (reserved exactly); write
+ * fails only on an internal error.  The job borrows msg until it is freed.
+ */
+struct smime_canon_job;
+struct smime_canon_job *smime_canon_prepare(const char *msg, size_t len, struct buf *outer, size_t *entity_len_r,
+    struct kerr *err);                                          /* caller owns */
+bool smime_canon_write(struct smime_canon_job *j, char *dst, struct kerr *err);
+void smime_canon_job_free(struct smime_canon_job **jp);
 
 #endif

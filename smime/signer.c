@@ -2,6 +2,7 @@
  * the certificate checks made before anything is signed; CMS SignedData. */
 #include "config.h"
 
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -139,6 +140,44 @@ out:
 	return ok;
 }
 
+static const char *const digest_names[] = { "SHA256", "SHA384", "SHA512" };
+
+/*
+ * What every signature by this signer shares, made once here rather than per
+ * message: the digests fetched from the provider, the ESS
+ * signing-certificate-v2 attribute for each (a hash of the certificate), and
+ * the SMIMECapabilities attribute.  The bytes are those CMS_add1_signer and
+ * OSSL_ESS_signing_cert_v2_new_init would produce for each message.
+ */
+static bool
+prepare_openssl(struct smime_signer *s, struct kerr *err)
+{
+	STACK_OF(X509_ALGOR) *smcap = NULL;
+	bool ok = false;
+
+	for (size_t d = 0; d < sizeof(digest_names) / sizeof(digest_names[0]); d++) {
+		ESS_SIGNING_CERT_V2 *sc = NULL;
+
+		s->md[d] = EVP_MD_fetch(NULL, digest_names[d], NULL);
+		if (s->md[d] != NULL)
+			sc = OSSL_ESS_signing_cert_v2_new_init(s->md[d], s->cert, NULL, 0);
+		if (sc == NULL || (s->ess_len[d] = i2d_ESS_SIGNING_CERT_V2(sc, &s->ess[d])) <= 0) {
+			ESS_SIGNING_CERT_V2_free(sc);
+			smime_err_openssl(err, KERR_INTERNAL, "cannot prepare %s signatures", digest_names[d]);
+			goto out;
+		}
+		ESS_SIGNING_CERT_V2_free(sc);
+	}
+	if (!CMS_add_standard_smimecap(&smcap) || (s->smimecap_len = i2d_X509_ALGORS(smcap, &s->smimecap)) <= 0) {
+		smime_err_openssl(err, KERR_INTERNAL, "cannot build the SMIMECapabilities attribute");
+		goto out;
+	}
+	ok = true;
+out:
+	sk_X509_ALGOR_pop_free(smcap, X509_ALGOR_free);
+	return ok;
+}
+
 struct smime_signer *
 smime_signer_open(const struct smime_key_spec *spec, struct kerr *err)
 {
@@ -167,7 +206,10 @@ smime_signer_open(const struct smime_key_spec *spec, struct kerr *err)
 	if (!ok)
 		goto fail;
 	keep_intermediates(s);
+	if (s->backend == SIGNER_OPENSSL && !prepare_openssl(s, err))
+		goto fail;
 	s->subject = smime_name_text(X509_get_subject_name(s->cert));
+	s->emails = smime_cert_emails(s->cert, &s->nemails);
 	return s;
 fail:
 	smime_signer_free(&s);
@@ -182,6 +224,12 @@ smime_signer_free(struct smime_signer **sp)
 	if (sp == NULL || *sp == NULL)
 		return;
 	s = *sp;
+	for (size_t d = 0; d < sizeof(s->md) / sizeof(s->md[0]); d++) {
+		EVP_MD_free(s->md[d]);
+		OPENSSL_free(s->ess[d]);
+	}
+	OPENSSL_free(s->smimecap);
+	smime_strv_free(&s->emails, s->nemails);
 	EVP_PKEY_free(s->pkey);
 	smime_pkcs11_release(&s->engine);
 	smime_gpg_free(&s->gpg);
@@ -252,14 +300,11 @@ smime_signer_check(const struct smime_signer *s, const struct smime_sign_opts *o
 		return false;
 	}
 	if (!o->organisation) {
-		size_t n = 0;
-		char **emails = smime_cert_emails(s->cert, &n);
 		bool found = false;
 
-		for (size_t i = 0; i < n && addr != NULL; i++)
-			if (strcasecmp(emails[i], addr) == 0)
+		for (size_t i = 0; i < s->nemails && addr != NULL; i++)
+			if (strcasecmp(s->emails[i], addr) == 0)
 				found = true;
-		smime_strv_free(&emails, n);
 		if (addr == NULL) {
 			kerr_set(err, KERR_PERM, "the message has no From address to sign for");
 			return false;
@@ -325,40 +370,41 @@ out:
 
 /* --- CMS --- */
 
-static const EVP_MD *
-digest_md(enum smime_digest d, const char **micalg_r)
+/* The digest's index in the signer's prepared tables, and its micalg. */
+static size_t
+digest_index(enum smime_digest d, const char **micalg_r)
 {
 	switch (d) {
-	case SMIME_DIGEST_SHA384: *micalg_r = "sha-384"; return EVP_sha384();
-	case SMIME_DIGEST_SHA512: *micalg_r = "sha-512"; return EVP_sha512();
+	case SMIME_DIGEST_SHA384: *micalg_r = "sha-384"; return 1;
+	case SMIME_DIGEST_SHA512: *micalg_r = "sha-512"; return 2;
 	case SMIME_DIGEST_SHA256: break;
 	}
 	*micalg_r = "sha-256";
-	return EVP_sha256();
+	return 0;
 }
 
+/* The attributes CMS_add1_signer would add (SMIMECapabilities, asked off
+ * with CMS_NOSMIMECAP), then ESS signing-certificate-v2 and signingTime. */
 static bool
-add_attributes(CMS_SignerInfo *si, X509 *cert, const EVP_MD *md, time_t now, struct kerr *err)
+add_attributes(const struct smime_signer *s, CMS_SignerInfo *si, size_t d, time_t now, struct kerr *err)
 {
-	ESS_SIGNING_CERT_V2 *sc = OSSL_ESS_signing_cert_v2_new_init(md, cert, NULL, 0);
 	ASN1_TIME *t = ASN1_TIME_set(NULL, now);
-	unsigned char *der = NULL;
-	int len;
 	bool ok = false;
 
-	if (sc == NULL || t == NULL || (len = i2d_ESS_SIGNING_CERT_V2(sc, &der)) <= 0) {
+	if (t == NULL) {
 		smime_err_openssl(err, KERR_INTERNAL, "cannot build the signed attributes");
 		goto out;
 	}
-	if (!CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_signingCertificateV2, V_ASN1_SEQUENCE, der, len) ||
+	if (!CMS_signed_add1_attr_by_NID(si, NID_SMIMECapabilities, V_ASN1_SEQUENCE, s->smimecap,
+	        s->smimecap_len) ||
+	    !CMS_signed_add1_attr_by_NID(si, NID_id_smime_aa_signingCertificateV2, V_ASN1_SEQUENCE, s->ess[d],
+	        s->ess_len[d]) ||
 	    !CMS_signed_add1_attr_by_NID(si, NID_pkcs9_signingTime, t->type, t, -1)) {
 		smime_err_openssl(err, KERR_INTERNAL, "cannot add the signed attributes");
 		goto out;
 	}
 	ok = true;
 out:
-	OPENSSL_free(der);
-	ESS_SIGNING_CERT_V2_free(sc);
 	ASN1_TIME_free(t);
 	return ok;
 }
@@ -374,12 +420,13 @@ cms_sign_openssl(struct smime_signer *s, const struct smime_sign_opts *o, const 
 {
 	bool detached = o->mode == SMIME_MODE_DETACHED;
 	unsigned int flags = CMS_PARTIAL | CMS_BINARY | (detached ? CMS_DETACHED : 0);
-	const EVP_MD *md = digest_md(o->digest, micalg_r);
+	size_t d = digest_index(o->digest, micalg_r);
+	const EVP_MD *md = s->md[d];
 	time_t now = o->now != 0 ? (time_t)o->now : time(NULL);
 	CMS_ContentInfo *cms = NULL;
 	CMS_SignerInfo *si;
 	BIO *in = NULL;
-	unsigned char *der = NULL;
+	unsigned char *w;
 	int derlen;
 	bool ok = false;
 
@@ -392,7 +439,7 @@ cms_sign_openssl(struct smime_signer *s, const struct smime_sign_opts *o, const 
 		smime_err_openssl(err, KERR_INTERNAL, "cannot start a CMS structure");
 		goto out;
 	}
-	si = CMS_add1_signer(cms, s->cert, s->pkey, md, flags | (o->rsa_pss ? CMS_KEY_PARAM : 0));
+	si = CMS_add1_signer(cms, s->cert, s->pkey, md, flags | CMS_NOSMIMECAP | (o->rsa_pss ? CMS_KEY_PARAM : 0));
 	if (si == NULL) {
 		smime_err_openssl(err, KERR_CONFIG, "the key cannot sign with %s", EVP_MD_get0_name(md));
 		goto out;
@@ -407,7 +454,7 @@ cms_sign_openssl(struct smime_signer *s, const struct smime_sign_opts *o, const 
 			goto out;
 		}
 	}
-	if (!add_attributes(si, s->cert, md, now, err))
+	if (!add_attributes(s, si, d, now, err))
 		goto out;
 	for (int i = 0; i < sk_X509_num(s->chain); i++)
 		if (!CMS_add1_cert(cms, sk_X509_value(s->chain, i)))
@@ -431,18 +478,120 @@ cms_sign_openssl(struct smime_signer *s, const struct smime_sign_opts *o, const 
 			goto out;
 		}
 	}
-	derlen = i2d_CMS_ContentInfo(cms, &der);
+	/* Encoded straight into der_out, reserved exactly: an enveloping
+	 * signature holds the whole message. */
+	derlen = i2d_CMS_ContentInfo(cms, NULL);
+	if (derlen > 0) {
+		buf_reserve_exact(der_out, (size_t)derlen);
+		w = (unsigned char *)der_out->data + der_out->len;
+		if (i2d_CMS_ContentInfo(cms, &w) != derlen)
+			derlen = 0;
+	}
 	if (derlen <= 0) {
 		smime_err_openssl(err, KERR_INTERNAL, "cannot encode the signature");
 		goto out;
 	}
-	buf_append(der_out, der, (size_t)derlen);
+	der_out->len += (size_t)derlen;
+	der_out->data[der_out->len] = '\0';
 	ok = true;
 out:
-	OPENSSL_free(der);
 	BIO_free(in);
 	CMS_ContentInfo_free(cms);
 	return ok;
+}
+
+/* One DER TLV at p (before end), single-byte tag and definite length, as
+ * OpenSSL's encoder writes them: its tag, contents and the byte after it. */
+static bool
+der_tlv(const unsigned char *p, const unsigned char *end, unsigned char *tag_r, const unsigned char **body_r,
+    const unsigned char **next_r)
+{
+	size_t len, n;
+
+	if (end - p < 2 || (p[0] & 0x1f) == 0x1f)
+		return false;
+	*tag_r = p[0];
+	len = p[1];
+	p += 2;
+	if (len & 0x80) {
+		n = len & 0x7f;
+		if (n == 0 || n > 4 || (size_t)(end - p) < n)
+			return false;
+		for (len = 0; n > 0; n--)
+			len = len << 8 | *p++;
+	}
+	if ((size_t)(end - p) < len)
+		return false;
+	*body_r = p;
+	*next_r = p + len;
+	return true;
+}
+
+/* Is [p, p + n) byte for byte the encoding of x? */
+static bool
+der_is_cert(const unsigned char *p, size_t n, X509 *x)
+{
+	unsigned char *d = NULL;
+	int len = i2d_X509(x, &d);
+	bool same = len > 0 && (size_t)len == n && memcmp(d, p, n) == 0;
+
+	OPENSSL_free(d);
+	return same;
+}
+
+/*
+ * For the self-check: a copy of a SignedData's DER in which each embedded
+ * certificate is re-tagged from SEQUENCE (0x30) to [0] (0xa0), that is as a
+ * CMS extendedCertificate, which OpenSSL keeps as opaque bytes, provided it
+ * is byte for byte our certificate or one of our intermediates.  Parsing
+ * those again would prove nothing (they parsed when the signer was opened)
+ * and is most of the cost of parsing a small signature: OpenSSL 3.0 builds
+ * decoders for every certificate's public key.  Everything else (the
+ * SignerInfo with its attributes and signature, the algorithms, the
+ * structure and every length) is parsed as before.  NULL (caller parses the
+ * DER as it is) when the DER is not shaped as expected.  Caller frees.
+ */
+static unsigned char *
+der_with_opaque_certs(const struct smime_signer *s, const unsigned char *der, size_t derlen)
+{
+	const unsigned char *b = der, *end = b + derlen;
+	const unsigned char *ci, *ci_end, *sd, *sd_end, *body, *next, *p;
+	unsigned char tag, *copy = NULL;
+
+	/* ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT SignedData } */
+	if (!der_tlv(b, end, &tag, &ci, &ci_end) || tag != 0x30 || ci_end != end ||
+	    !der_tlv(ci, ci_end, &tag, &body, &next) || tag != 0x06 ||
+	    !der_tlv(next, ci_end, &tag, &body, &next) || tag != 0xa0 || next != ci_end ||
+	    !der_tlv(body, next, &tag, &sd, &sd_end) || tag != 0x30 || sd_end != next)
+		return NULL;
+	/* SignedData ::= SEQUENCE { version INTEGER, digestAlgorithms SET,
+	 *     encapContentInfo SEQUENCE, certificates [0] IMPLICIT SET OPTIONAL, ... } */
+	if (!der_tlv(sd, sd_end, &tag, &body, &next) || tag != 0x02 ||
+	    !der_tlv(next, sd_end, &tag, &body, &next) || tag != 0x31 ||
+	    !der_tlv(next, sd_end, &tag, &body, &next) || tag != 0x30 ||
+	    !der_tlv(next, sd_end, &tag, &body, &next) || tag != 0xa0)
+		return NULL;
+	copy = OPENSSL_memdup(b, derlen);
+	if (copy == NULL)
+		return NULL;
+	for (p = body; p < next;) {
+		const unsigned char *cb, *cnext;
+		bool ours = false;
+
+		if (!der_tlv(p, next, &tag, &cb, &cnext) || tag != 0x30)
+			goto fail;
+		ours = der_is_cert(p, (size_t)(cnext - p), s->cert);
+		for (int i = 0; !ours && i < sk_X509_num(s->chain); i++)
+			ours = der_is_cert(p, (size_t)(cnext - p), sk_X509_value(s->chain, i));
+		if (!ours)
+			goto fail;
+		copy[p - b] = 0xa0;
+		p = cnext;
+	}
+	return copy;
+fail:
+	OPENSSL_free(copy);
+	return NULL;
 }
 
 /* Re-verify what was just made, before anyone sees it: catches a token or
@@ -451,11 +600,12 @@ out:
  * computed ourselves) the content is not hashed again: the messageDigest
  * attribute must equal it and the signature over the attributes must verify. */
 static bool
-self_check(const struct smime_signer *s, const struct smime_sign_opts *o, const struct buf *der,
-    const char *data, size_t len, const unsigned char *md, unsigned int mdlen, struct kerr *err)
+self_check(const struct smime_signer *s, const struct smime_sign_opts *o, const unsigned char *der,
+    size_t derlen, const char *data, size_t len, const unsigned char *md, unsigned int mdlen, struct kerr *err)
 {
-	const unsigned char *p = (const unsigned char *)der->data;
-	CMS_ContentInfo *cms = d2i_CMS_ContentInfo(NULL, &p, (long)der->len);
+	unsigned char *opaque = md != NULL && mdlen > 0 ? der_with_opaque_certs(s, der, derlen) : NULL;
+	const unsigned char *start = opaque != NULL ? opaque : der, *p = start;
+	CMS_ContentInfo *cms = derlen <= LONG_MAX ? d2i_CMS_ContentInfo(NULL, &p, (long)derlen) : NULL;
 	STACK_OF(CMS_SignerInfo) *sis;
 	CMS_SignerInfo *si;
 	BIO *content = NULL, *out = NULL;
@@ -463,7 +613,10 @@ self_check(const struct smime_signer *s, const struct smime_sign_opts *o, const 
 	bool detached = o->mode == SMIME_MODE_DETACHED;
 	bool ok = false;
 
-	if (cms == NULL || p != (const unsigned char *)der->data + der->len) {
+	/* When the signature is checked against our own certificate (md given),
+	 * the embedded certificates are compared with ours instead of parsed
+	 * (der_with_opaque_certs); CMS_verify takes the keys from them. */
+	if (cms == NULL || p != start + derlen) {
 		smime_err_openssl(err, KERR_INTERNAL, "self-check: the signature does not parse");
 		goto out;
 	}
@@ -515,6 +668,7 @@ out:
 	BIO_free(content);
 	BIO_free(out);
 	CMS_ContentInfo_free(cms);
+	OPENSSL_free(opaque);
 	return ok;
 }
 
@@ -525,19 +679,20 @@ smime_sign_data(struct smime_signer *s, const struct smime_sign_opts *o, const c
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	size_t start = der_out->len;
-	struct buf der = BUF_INIT;
 	bool ok;
 
+	/* Both backends append to der_out; the self-check reads it there. */
 	if (s->backend == SIGNER_GPGME)
-		ok = smime_gpg_sign(s->gpg, o->mode == SMIME_MODE_DETACHED, data, len, &der, micalg_r, err);
+		ok = smime_gpg_sign(s->gpg, o->mode == SMIME_MODE_DETACHED, data, len, der_out, micalg_r, err);
 	else
-		ok = cms_sign_openssl(s, o, data, len, &der, micalg_r, md, &mdlen, err);
+		ok = cms_sign_openssl(s, o, data, len, der_out, micalg_r, md, &mdlen, err);
 	if (ok && o->verify_after)
-		ok = self_check(s, o, &der, data, len, mdlen > 0 ? md : NULL, mdlen, err);
-	if (ok)
-		buf_append(der_out, der.data, der.len);
-	der_out->len = ok ? der_out->len : start;
-	buf_release(&der);
+		ok = self_check(s, o, (const unsigned char *)der_out->data + start, der_out->len - start, data, len,
+		    mdlen > 0 ? md : NULL, mdlen, err);
+	if (!ok && der_out->data != NULL) {
+		der_out->len = start;
+		der_out->data[start] = '\0';
+	}
 	return ok;
 }
 

@@ -23,19 +23,22 @@ tests_unit_agent_test_conf_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)
 
 # kyso sign / kyso verify on files, checked by outside verifiers
 EXTRA_DIST += tests/data/mkmsgs tests/data/split-signed \
-	tests/pki/mkpki tests/pki/mktoken tests/pki/mkgpgsm tests/pki/README.md \
+	tests/pki/mkpki tests/pki/mktoken tests/pki/mkgpgsm tests/pki/stop-agent tests/pki/README.md \
 	tests/pki/selftest tests/cli/sign.sh
 TESTS += tests/cli/sign.sh
 TESTS += tests/pki/selftest
 
 # make bench: speed and memory figures with ratios against named baselines
-EXTRA_PROGRAMS = tests/bench/bench_sign
+EXTRA_PROGRAMS = tests/bench/bench_sign tests/bench/bench_verify
 tests_bench_bench_sign_SOURCES = tests/bench/bench_sign.c
 tests_bench_bench_sign_LDADD = $(AGENT_LIBS)
-EXTRA_DIST += tests/bench/run
+tests_bench_bench_verify_SOURCES = tests/bench/bench_verify.c
+tests_bench_bench_verify_LDADD = $(AGENT_LIBS)
+EXTRA_DIST += tests/bench/run tests/bench/run-verify
 CLEANFILES += $(EXTRA_PROGRAMS)
 bench: all $(EXTRA_PROGRAMS)
 	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/bench/run
+	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/bench/run-verify
 .PHONY: bench
 
 # Shell tests keep their logs in the build tree; make the folders they need

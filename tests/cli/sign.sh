@@ -9,7 +9,7 @@ set -u
 
 work=$(mktemp -d /tmp/ksign.XXXXXX)
 cleanup() {
-	[ -n "${GNUPGHOME:-}" ] && gpgconf --kill all >/dev/null 2>&1
+	"$KYSO_SRCDIR/tests/pki/stop-agent" "${GNUPGHOME:-}"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -73,6 +73,8 @@ for b in pem p12 pkcs11 gpgsm; do
 			opt=(); [ $mode = opaque ] && opt=(--opaque)
 			ok "$b $m $mode: kyso sign" "$KYSO_BIN" sign "${args[@]}" "${opt[@]}" "${TRUST[@]}" -o "$out" "$M/$m.eml"
 			ok "$b $m $mode: openssl cms -verify" ossl_verify "$out"
+			ok "$b $m $mode: kyso verify says valid" "$KYSO_BIN" verify --trust "$PKI_ANCHORS" \
+				--revocation off "$out"
 			if [ $mode = detached ]; then
 				ok "$b $m $mode: openssl cms -verify over the exact bytes" exact_bytes_verify "$out"
 				ok "$b $m $mode: gpgsm --verify" gpgsm_verify_detached "$out"
@@ -86,6 +88,11 @@ done
 # --- what the output looks like ---
 "$KYSO_BIN" sign --p12 "$PKI_NGAN_P12" --pass-file "$PKI_PASS_FILE" "${TRUST[@]}" -o "$work/u.eml" "$M/utf8.eml"
 is "$(grep -c '^Bcc:' "$work/u.eml")" 0 "Bcc is removed"
+is "$(grep -c '^Date:' "$work/u.eml")" 1 "one Date field"
+ok "Date is the signing time (the message is sent now)" grep -q "^Date: .* $(date -u +%Y) .*+0000" "$work/u.eml"
+ok "the draft's old Date is gone" bash -c "! grep -q '^Date: Sun, 29 Nov 2026 09:00:00 +0700' '$work/u.eml'"
+"$KYSO_BIN" sign --p12 "$PKI_NGAN_P12" --pass-file "$PKI_PASS_FILE" --keep-date -o "$work/k.eml" "$M/utf8.eml"
+ok "--keep-date keeps the draft's Date" grep -q '^Date: Sun, 29 Nov 2026 09:00:00 +0700' "$work/k.eml"
 is "$(grep -c '^Cc: Văn thư' "$work/u.eml")" 1 "other headers are kept"
 ok "micalg names the digest used" grep -q 'micalg=sha-256' "$work/u.eml"
 ok "protocol is application/pkcs7-signature" grep -q 'protocol="application/pkcs7-signature"' "$work/u.eml"

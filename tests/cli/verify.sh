@@ -15,7 +15,7 @@ work=$(mktemp -d /tmp/kverify.XXXXXX)
 ocsp_pid=
 cleanup() {
 	[ -n "$ocsp_pid" ] && kill "$ocsp_pid" 2>/dev/null
-	[ -n "${GNUPGHOME:-}" ] && gpgconf --kill all >/dev/null 2>&1
+	"$KYSO_SRCDIR/tests/pki/stop-agent" "${GNUPGHOME:-}"
 	rm -rf "$work"
 }
 trap cleanup EXIT
