@@ -30,9 +30,9 @@ TESTS += tests/pki/selftest
 
 # make bench: speed and memory figures with ratios against named baselines
 EXTRA_PROGRAMS = tests/bench/bench_sign tests/bench/bench_verify
-tests_bench_bench_sign_SOURCES = tests/bench/bench_sign.c
+tests_bench_bench_sign_SOURCES = tests/bench/bench_sign.c tests/bench/bench.h
 tests_bench_bench_sign_LDADD = $(AGENT_LIBS)
-tests_bench_bench_verify_SOURCES = tests/bench/bench_verify.c
+tests_bench_bench_verify_SOURCES = tests/bench/bench_verify.c tests/bench/bench.h
 tests_bench_bench_verify_LDADD = $(AGENT_LIBS)
 EXTRA_DIST += tests/bench/run tests/bench/run-verify
 CLEANFILES += $(EXTRA_PROGRAMS)

@@ -42,6 +42,7 @@
 #include "agent/cli.h"
 #include "agent/conf.h"
 #include "smime/smime.h"
+#include "tests/bench/bench.h"
 
 #define MAX_RUNS 99
 
@@ -53,28 +54,10 @@ struct bench {
 	long iterations;                /* signatures per rate run; 0: for 0.5 s */
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 die(const char *what, const struct kerr *e)
 {
-	fprintf(stderr, "bench_sign: %s: %s\n", what, e != NULL ? e->msg : "");
-	exit(2);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	bench_die("bench_sign", what, e);
 }
 
 static double

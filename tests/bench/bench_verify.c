@@ -31,29 +31,12 @@
 
 #include "agent/cli.h"
 #include "smime/smime.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "tests/bench/bench.h"
 
 static void
 die(const char *what, const struct kerr *e)
 {
-	fprintf(stderr, "bench_verify: %s: %s\n", what, e != NULL ? e->msg : "");
-	exit(2);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	bench_die("bench_verify", what, e);
 }
 
 static double
