@@ -77,11 +77,21 @@ struct conf {
 	struct {
 		char *state_dir;    /* owned */
 		enum log_level log_level;
+		/* IMAP keyword per verdict, indexed by enum smime_verdict
+		 * (valid, partial, invalid, indeterminate, unsigned, encrypted,
+		 * malformed); keys keyword_valid = ... etc., owned, defaults
+		 * KySo_HopLe, KySo_MotPhan, KySo_KhongHopLe, KySo_ChuaXacDinh,
+		 * KySo_KhongKy, KySo_MaHoa, KySo_LoiDinhDang. */
+		char *keywords[7];
+		unsigned idle_s;    /* idle = seconds before IDLE is re-issued (default 1500) */
+		unsigned poll_s;    /* poll = seconds between polls without IDLE (default 30) */
 	} agent;
 	struct {
 		char *listen;       /* owned, host:port */
 		char *tls_cert, *tls_key; /* owned, NULL for plain HTTP on loopback */
 		struct conf_list admins;
+		char *templates;    /* owned; default: $(pkgdatadir)/templates */
+		bool enabled;       /* enabled = yes|no (default yes) */
 	} web;
 	struct {
 		char *anchors, *intermediates, *crls; /* owned, file or folder */

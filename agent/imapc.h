@@ -152,4 +152,67 @@ void imapc_free(struct imapc **imp);
 char *imapc_mutf7_encode(const char *s);
 char *imapc_mutf7_decode(const char *s);
 
+
+/* ---- Added for the agent (#5).  Every call works on the selected folder
+ * unless it names one; folder names are UTF-8. ---- */
+
+/* CREATE folder, and its parents when the name holds the server's hierarchy
+ * delimiter ("Ký số/Lỗi" creates "Ký số" first).  A folder that already
+ * exists is success.  SUBSCRIBEs what it creates, so webmail shows it. */
+bool imapc_create(struct imapc *im, const char *folder, struct kerr *err);
+
+/* Flags and keywords of one message, as the server reports them. */
+struct imapc_msgflags {
+	uint32_t uid;
+	char **flags;            /* owned: "\Seen", "$KysoValid", ... */
+	size_t n;
+};
+struct imapc_flaglist {
+	struct imapc_msgflags *m; /* owned, ascending by uid */
+	size_t n;
+};
+#define IMAPC_FLAGLIST_INIT { NULL, 0 }
+void imapc_flaglist_release(struct imapc_flaglist *fl);
+
+/* UID FETCH uid_min:uid_max (uid_max 0: "*") FLAGS.  list_r is replaced. */
+bool imapc_fetch_flags(struct imapc *im, uint32_t uid_min, uint32_t uid_max,
+    struct imapc_flaglist *list_r, struct kerr *err);
+
+/* UID STORE uid +FLAGS.SILENT (add) or -FLAGS.SILENT (remove) the given
+ * flags/keywords.  n_flags == 0 is a no-op.  Needs a SELECTed (read-write)
+ * folder.  Never touches \Seen unless asked. */
+bool imapc_store_flags(struct imapc *im, uint32_t uid, bool add, const char *const *flags,
+    size_t n_flags, struct kerr *err);
+
+/* May this folder hold the keyword (PERMANENTFLAGS has it or "\*")?  Valid
+ * after imapc_select; true when the server sent no PERMANENTFLAGS. */
+bool imapc_keywords_allowed(struct imapc *im);
+
+/* Move one message to folder: UID MOVE when the server has MOVE, else
+ * UID COPY + UID STORE \Deleted + UID EXPUNGE (UIDPLUS) or, without UIDPLUS,
+ * COPY + \Deleted only (the message is then expunged by the next EXPUNGE).
+ * A UID that is no longer there is KERR_PERM. */
+bool imapc_move_uid(struct imapc *im, uint32_t uid, const char *folder, struct kerr *err);
+
+/* Remove one message from the selected folder: STORE \Deleted then
+ * UID EXPUNGE uid (UIDPLUS) or EXPUNGE. */
+bool imapc_delete_uid(struct imapc *im, uint32_t uid, struct kerr *err);
+
+/* NOOP: keeps the session alive and collects EXISTS/EXPUNGE news. */
+bool imapc_noop(struct imapc *im, struct kerr *err);
+
+/* IDLE (RFC 2177).  imapc_idle waits in IDLE for at most timeout_s seconds
+ * (the caller re-issues it before the server's 30-minute limit, kyso uses
+ * 25 min) or until the server reports a change in the selected folder
+ * (EXISTS, EXPUNGE, FETCH) or imapc_cancel() is called from another thread;
+ * then it sends DONE and reads the tagged reply before returning.
+ * *changed_r says whether the server reported anything.  Cancelled: false
+ * with err "cancelled" (KERR_TEMP) and the session must be freed.  Without
+ * the IDLE capability it is KERR_INTERNAL: callers poll with imapc_noop. */
+bool imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err);
+
+/* The UIDVALIDITY / UIDNEXT / EXISTS of the selected folder as last reported
+ * (after select, noop or idle). */
+void imapc_selected(struct imapc *im, struct imapc_mailbox *mb_r);
+
 #endif

@@ -5,7 +5,7 @@ agent_libagent_a_SOURCES = \
 	agent/conf.h agent/conf.c \
 	agent/cli.h agent/cli.c agent/cli-verify.c
 agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(JSONC_CFLAGS)
-AGENT_LIBS = agent/libagent.a $(SMIME_LIBS) $(LIBETPAN_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS) -lpthread
+AGENT_LIBS = agent/libagent.a $(WEBUI_LIBS) $(SMIME_LIBS) $(LIBETPAN_LIBS) $(INIH_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS) -lpthread
 
 bin_PROGRAMS += kyso
 kyso_SOURCES = agent/main.c

@@ -1,0 +1,1 @@
+# agent/inbox.mk: see the module's header

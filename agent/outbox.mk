@@ -1,0 +1,1 @@
+# agent/outbox.mk: see the module's header

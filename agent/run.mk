@@ -1,0 +1,1 @@
+# agent/run.mk: see the module's header

@@ -1,0 +1,68 @@
+/*
+ * store.h - the web view's read-only queries over the log database
+ * (schema in agent/logdb.h).  Results are json-c objects that the pages hand
+ * straight to the templates.  One struct store per web thread, or share one:
+ * calls are serialised inside.
+ */
+#ifndef KYSO_WEBUI_STORE_H
+#define KYSO_WEBUI_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "smime/base.h"
+
+struct store;
+
+/* Open path read-only (SQLITE_OPEN_READONLY; the agent creates it).  A
+ * missing file is KERR_CONFIG. */
+struct store *store_open(const char *path, struct kerr *err);
+void store_close(struct store **sp);
+
+struct store_filter {
+	const char *direction;          /* "in", "out" or NULL */
+	const char *verdict;            /* a verdict code or NULL */
+	const char *const *accounts;    /* only these accounts (NULL: all); for non-admins */
+	size_t n_accounts;
+	const char *account;            /* the filter box: one account or NULL */
+	int64_t from_time, to_time;     /* Unix time range [from, to); 0: open */
+	const char *q;                  /* search text (folded inside) or NULL */
+	/* keyset pagination: entries strictly older than (before_time, before_id) */
+	int64_t before_time, before_id;
+	unsigned limit;                 /* 0: 50; at most 500 */
+};
+
+/* The log page: { "rows": [ {id,time,direction,account,address,from_addr,
+ * from_name,to_addrs,subject,verdict,reasons:[...],signer,attachments,
+ * n_attachments}, ...], "next": {"time":t,"id":i} | null } */
+struct json_object *store_list(struct store *s, const struct store_filter *f, struct kerr *err);
+
+/* Every row of the filter, oldest..newest order irrelevant, streamed to a
+ * callback (CSV export); limit ignored, stops when cb returns false. */
+bool store_each(struct store *s, const struct store_filter *f,
+    bool (*cb)(void *ctx, struct json_object *row), void *ctx, struct kerr *err);
+
+/* One message: the row, its parsed "report", "evidence": [ {sig,kind,source,
+ * size,sha256} ], and for 'out' the journal "steps": [ {time,state,detail} ].
+ * NULL + KERR_PERM when there is no such id (or accounts excludes it). */
+struct json_object *store_message(struct store *s, int64_t id, const char *const *accounts,
+    size_t n_accounts, struct kerr *err);
+
+/* Accounts page: account_status rows + "today" (messages logged since local
+ * midnight) per account. */
+struct json_object *store_accounts(struct store *s, const char *const *accounts,
+    size_t n_accounts, struct kerr *err);
+
+/* Overview: { "days": [ {"day":"2026-11-29","valid":n,"invalid":n,...} ] }
+ * for the last `days` days, and "totals". */
+struct json_object *store_overview(struct store *s, unsigned days, const char *const *accounts,
+    size_t n_accounts, struct kerr *err);
+
+/* Counts for /metrics: by direction+verdict, failures by reason, queue depth
+ * (journal rows not done/failed). */
+struct json_object *store_metrics(struct store *s, struct kerr *err);
+
+#endif

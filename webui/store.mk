@@ -1,0 +1,1 @@
+# webui/store.mk: see the module's header

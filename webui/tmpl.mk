@@ -1,0 +1,1 @@
+# webui/tmpl.mk: see the module's header
