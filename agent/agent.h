@@ -103,6 +103,8 @@ void session_error(struct account_rt *rt, const char *what, const struct kerr *e
  * messages first (resume after a crash), then the outbox folder, then waits
  * with IDLE (or polls every 30 s).  Reconnects with backoff by itself. */
 void outbox_run(struct account_rt *rt);
+/* Cancel the account's SMTP session in flight, if any (stop).  Any thread. */
+void outbox_cancel(struct account_rt *rt);
 
 /* ---- inbox.c ---- */
 
@@ -125,6 +127,8 @@ void agent_verify_opts(const struct agent *ag, struct smime_verify_opts *o_r);
 struct agent_signer *agent_signer_get(struct agent *ag, const struct conf_identity *id,
     struct kerr *err);
 void agent_signer_release(struct agent_signer *s);
+/* Count one verification for /metrics: its verdict and how long it took. */
+void agent_metrics_verify(struct agent_metrics *m, enum smime_verdict v, int64_t ms);
 
 /* Test hook: when the environment variable KYSO_TEST_CRASH_AT names a point
  * ("queued", "signed", "submitted", "filed", "done", "tagged", ...) the

@@ -26,6 +26,10 @@
 
 #define CONF_MAX_LINE 4096
 
+#ifndef KYSO_PKGDATADIR
+#define KYSO_PKGDATADIR "/usr/share/kyso"
+#endif
+
 enum section_kind { SEC_NONE, SEC_AGENT, SEC_WEB, SEC_TRUST, SEC_IDENTITY, SEC_ACCOUNT, SEC_UNKNOWN };
 
 enum value_kind {
@@ -49,6 +53,15 @@ struct key_def {
 static const struct key_def agent_keys[] = {
 	K(struct conf, "state_dir", V_PATH, agent.state_dir),
 	K(struct conf, "log_level", V_SPECIAL, agent.log_level),
+	K(struct conf, "keyword_valid", V_SPECIAL, agent.keywords[0]),
+	K(struct conf, "keyword_partial", V_SPECIAL, agent.keywords[1]),
+	K(struct conf, "keyword_invalid", V_SPECIAL, agent.keywords[2]),
+	K(struct conf, "keyword_indeterminate", V_SPECIAL, agent.keywords[3]),
+	K(struct conf, "keyword_unsigned", V_SPECIAL, agent.keywords[4]),
+	K(struct conf, "keyword_encrypted", V_SPECIAL, agent.keywords[5]),
+	K(struct conf, "keyword_malformed", V_SPECIAL, agent.keywords[6]),
+	K(struct conf, "idle", V_SPECIAL, agent.idle_s),
+	K(struct conf, "poll", V_SPECIAL, agent.poll_s),
 	{ NULL, 0, 0 }
 };
 static const struct key_def web_keys[] = {
@@ -56,6 +69,8 @@ static const struct key_def web_keys[] = {
 	K(struct conf, "tls_cert", V_PATH, web.tls_cert),
 	K(struct conf, "tls_key", V_PATH, web.tls_key),
 	K(struct conf, "admins", V_ADDRLIST, web.admins),
+	K(struct conf, "templates", V_PATH, web.templates),
+	K(struct conf, "enabled", V_BOOL, web.enabled),
 	{ NULL, 0, 0 }
 };
 static const struct key_def trust_keys[] = {
@@ -404,15 +419,81 @@ start_section(struct parser *p, const char *section)
 	}
 }
 
+/* The verdict keywords' defaults, in enum smime_verdict order (conf.h). */
+static const char *const default_keywords[7] = {
+	"KySo_HopLe", "KySo_MotPhan", "KySo_KhongHopLe", "KySo_ChuaXacDinh",
+	"KySo_KhongKy", "KySo_MaHoa", "KySo_LoiDinhDang",
+};
+
+#define KEYWORD_MAX 64
+
+/* An IMAP keyword is an atom (RFC 3501 9): printable ASCII without
+ * atom-specials ( ) { SP % * " \ ] and, being a keyword rather than a
+ * system flag, not starting with a backslash. */
+static bool
+keyword_ok(const char *k, char *msg, size_t msgsize)
+{
+	size_t len = strlen(k);
+
+	if (len == 0 || len > KEYWORD_MAX) {
+		snprintf(msg, msgsize, "must be 1 to %d characters long", KEYWORD_MAX);
+		return false;
+	}
+	for (const unsigned char *c = (const unsigned char *)k; *c != '\0'; c++) {
+		if (*c <= 0x20 || *c >= 0x7f || strchr("(){%*\"\\]", *c) != NULL) {
+			snprintf(msg, msgsize, "is not an IMAP atom: use ASCII letters, digits, _ - . $ "
+			    "(no spaces, no ( ) { %% * \" \\ ], no accents)");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A whole number of seconds in [min, max]. */
+static bool
+parse_seconds(struct parser *p, const char *name, const char *value, unsigned min, unsigned max,
+    unsigned *out)
+{
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || n < min || n > max) {
+		problem(p, "%s must be a number of seconds from %u to %u, not '%s'", name, min, max, value);
+		return false;
+	}
+	*out = (unsigned)n;
+	return true;
+}
+
 static bool
 set_special(struct parser *p, const char *name, const char *value)
 {
 	char msg[256];
 
 	switch (p->kind) {
-	case SEC_AGENT:                                          /* log_level */
-		if (!log_level_parse(value, &p->conf->agent.log_level))
-			problem(p, "log_level must be debug, info, warn or error, not '%s'", value);
+	case SEC_AGENT:
+		if (strcmp(name, "log_level") == 0) {
+			if (!log_level_parse(value, &p->conf->agent.log_level))
+				problem(p, "log_level must be debug, info, warn or error, not '%s'", value);
+		} else if (strcmp(name, "idle") == 0) {
+			/* RFC 2177: servers may end IDLE after 30 minutes. */
+			parse_seconds(p, name, value, 10, 1740, &p->conf->agent.idle_s);
+		} else if (strcmp(name, "poll") == 0) {
+			parse_seconds(p, name, value, 1, 3600, &p->conf->agent.poll_s);
+		} else if (strncmp(name, "keyword_", 8) == 0) {
+			for (size_t i = 0; i < 7; i++) {
+				if (strcmp(agent_keys[2 + i].name, name) != 0)
+					continue;
+				if (!keyword_ok(value, msg, sizeof(msg))) {
+					problem(p, "%s '%s' %s", name, value, msg);
+				} else {
+					free(p->conf->agent.keywords[i]);
+					p->conf->agent.keywords[i] = xstrdup(value);
+				}
+			}
+		}
 		return true;
 	case SEC_TRUST: {                                        /* revocation */
 		enum conf_revocation *r = &p->conf->trust.revocation;
@@ -694,6 +775,16 @@ check_conf(struct parser *p)
 		c->agent.state_dir = xstrdup("/var/lib/kyso");
 	if (c->web.listen == NULL)
 		c->web.listen = xstrdup("127.0.0.1:8080");
+	if (c->web.templates == NULL)
+		c->web.templates = xstrdup(KYSO_PKGDATADIR "/templates");
+	for (size_t i = 0; i < 7; i++) {
+		if (c->agent.keywords[i] == NULL)
+			c->agent.keywords[i] = xstrdup(default_keywords[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcasecmp(c->agent.keywords[i], c->agent.keywords[j]) == 0)
+				problem_at(p, 1, "[agent] %s and %s are both '%s': each verdict needs its own keyword",
+				    agent_keys[2 + j].name, agent_keys[2 + i].name, c->agent.keywords[i]);
+	}
 	if ((c->web.tls_cert == NULL) != (c->web.tls_key == NULL))
 		problem_at(p, 1, "[web] tls_cert and tls_key go together");
 	check_file(p, 1, "[web] tls_cert", c->web.tls_cert, false);
@@ -720,6 +811,9 @@ load_fp(FILE *fp, const char *path, struct conf_report *report)
 	c->path = xstrdup(path);
 	c->agent.log_level = LOG_LEVEL_INFO;
 	c->trust.revocation = CONF_REVOCATION_PREFER;
+	c->agent.idle_s = 1500;
+	c->agent.poll_s = 30;
+	c->web.enabled = true;
 	p.conf = c;
 	slash = strrchr(path, '/');
 	p.dir = slash ? xstrndup(path, (size_t)(slash - path + (slash == path))) : NULL;
@@ -806,7 +900,10 @@ conf_free(struct conf **cp)
 	c = *cp;
 	free(c->path);
 	free(c->agent.state_dir);
+	for (size_t i = 0; i < 7; i++)
+		free(c->agent.keywords[i]);
 	free(c->web.listen);
+	free(c->web.templates);
 	free(c->web.tls_cert);
 	free(c->web.tls_key);
 	list_free(&c->web.admins);

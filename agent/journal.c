@@ -1,6 +1,7 @@
 /* journal.c - the outgoing-mail state machine in SQLite (see journal.h). */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,8 +10,12 @@
 
 #include "agent/journal.h"
 
+/* One connection shared by the agent's threads: every public call holds
+ * lock for its whole transaction (SQLite's own serialisation is off,
+ * SQLITE_OPEN_NOMUTEX, since this lock covers more: BEGIN ... COMMIT). */
 struct journal {
 	sqlite3 *db;            /* owned */
+	pthread_mutex_t lock;
 };
 
 static const char *const state_names[] = {
@@ -75,6 +80,7 @@ journal_open(const char *path, struct kerr *err)
 	struct journal *j = xcalloc(1, sizeof(*j));
 	char *msg = NULL;
 
+	pthread_mutex_init(&j->lock, NULL);
 	if (sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	    NULL) != SQLITE_OK) {
 		kerr_set(err, KERR_CONFIG, "journal %s: %s", path,
@@ -99,6 +105,7 @@ journal_close(struct journal **jp)
 	if (jp == NULL || *jp == NULL)
 		return;
 	sqlite3_close((*jp)->db);
+	pthread_mutex_destroy(&(*jp)->lock);
 	free(*jp);
 	*jp = NULL;
 }
@@ -157,8 +164,8 @@ add_step(struct journal *j, int64_t id, enum journal_state s, const char *detail
 	return ok;
 }
 
-bool
-journal_enqueue(struct journal *j, const struct journal_key *key, const char *message_id, int64_t *id_r,
+static bool
+j_enqueue_locked(struct journal *j, const struct journal_key *key, const char *message_id, int64_t *id_r,
     enum journal_state *state_r, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -205,8 +212,8 @@ out:
 	return commit(j, ok, err);
 }
 
-bool
-journal_advance(struct journal *j, int64_t id, enum journal_state from, enum journal_state to,
+static bool
+j_advance_locked(struct journal *j, int64_t id, enum journal_state from, enum journal_state to,
     const void *blob, size_t blob_len, const char *detail, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -251,8 +258,8 @@ out:
 	return commit(j, ok, err);
 }
 
-bool
-journal_signed_bytes(struct journal *j, int64_t id, struct buf *out, struct kerr *err)
+static bool
+j_signed_bytes_locked(struct journal *j, int64_t id, struct buf *out, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
@@ -274,8 +281,8 @@ out:
 	return ok;
 }
 
-bool
-journal_defer(struct journal *j, int64_t id, int64_t not_before, const char *error, struct kerr *err)
+static bool
+j_defer_locked(struct journal *j, int64_t id, int64_t not_before, const char *error, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
@@ -302,8 +309,8 @@ col_text(sqlite3_stmt *st, int i)
 	return t != NULL ? xstrdup((const char *)t) : NULL;
 }
 
-bool
-journal_pending(struct journal *j, const char *account, int64_t now, size_t max,
+static bool
+j_pending_locked(struct journal *j, const char *account, int64_t now, size_t max,
     struct journal_entry **entries_r, size_t *n_r, struct kerr *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -359,4 +366,64 @@ journal_entry_release(struct journal_entry *e)
 	free(e->message_id);
 	free(e->last_error);
 	memset(e, 0, sizeof(*e));
+}
+
+/* --- the public calls: each under the journal's lock --- */
+
+bool
+journal_enqueue(struct journal *j, const struct journal_key *key, const char *message_id, int64_t *id_r,
+    enum journal_state *state_r, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_enqueue_locked(j, key, message_id, id_r, state_r, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
+}
+
+bool
+journal_advance(struct journal *j, int64_t id, enum journal_state from, enum journal_state to,
+    const void *blob, size_t blob_len, const char *detail, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_advance_locked(j, id, from, to, blob, blob_len, detail, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
+}
+
+bool
+journal_signed_bytes(struct journal *j, int64_t id, struct buf *out, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_signed_bytes_locked(j, id, out, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
+}
+
+bool
+journal_defer(struct journal *j, int64_t id, int64_t not_before, const char *error, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_defer_locked(j, id, not_before, error, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
+}
+
+bool
+journal_pending(struct journal *j, const char *account, int64_t now, size_t max,
+    struct journal_entry **entries_r, size_t *n_r, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_pending_locked(j, account, now, max, entries_r, n_r, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
 }

@@ -20,7 +20,7 @@
  * restarted agent cannot both act on it.  Every transition is also appended to
  * a steps table with its time and detail (the web view shows them).
  *
- * A journal is used by one thread at a time (one connection per thread).
+ * One struct journal may be shared by threads: each call holds its lock.
  */
 #ifndef KYSO_AGENT_JOURNAL_H
 #define KYSO_AGENT_JOURNAL_H

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "agent/cli.h"
 #include "agent/conf.h"
 #include "agent/log.h"
@@ -33,6 +34,8 @@ usage(FILE *fp)
 	    "  sign [OPTIONS] [IN]      sign a message with S/MIME (ký số thư)\n"
 	    "  verify [OPTIONS] FILE... check signatures of mail and documents (kiểm tra chữ ký số)\n"
 	    "  check-config [-c FILE]   check the configuration (kiểm tra cấu hình)\n"
+	    "  agent [-c FILE]          run the agent: sign outgoing, verify incoming mail\n"
+	    "                           (chạy dịch vụ ký số và kiểm tra thư)\n"
 	    "  version                  print the version and libraries\n"
 	    "  help                     this text\n"
 	    "\n"
@@ -97,6 +100,7 @@ static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 } commands[] = {
+	{ "agent", agent_main },
 	{ "check-config", cmd_check_config },
 	{ "sign", cli_sign },
 	{ "verify", cli_verify },

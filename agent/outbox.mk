@@ -1,1 +1,2 @@
-# agent/outbox.mk: see the module's header
+# agent/outbox: the outgoing workflow (outbox -> sign -> SMTP -> Sent), exactly once.
+agent_libagent_a_SOURCES += agent/outbox.c

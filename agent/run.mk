@@ -1,1 +1,25 @@
-# agent/run.mk: see the module's header
+# agent/run: `kyso agent` - the process (threads, signals, reload, web view,
+# metrics), its systemd unit and its end-to-end tests.
+agent_libagent_a_SOURCES += agent/agent.c
+agent_libagent_a_CPPFLAGS = $(AM_CPPFLAGS) -DKYSO_PKGDATADIR='"$(pkgdatadir)"'
+
+# TEMPORARY: weak stand-ins for code still on other branches (see the file).
+noinst_LIBRARIES += agent/libpending.a
+agent_libpending_a_SOURCES = agent/pending.c
+agent_libpending_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
+kyso_LDADD += agent/libpending.a
+
+# The systemd unit, with this build's paths.
+systemdunitdir = $(prefix)/lib/systemd/system
+systemdunit_DATA = data/kyso.service
+EXTRA_DIST += data/kyso.service.in
+CLEANFILES += data/kyso.service
+data/kyso.service: $(srcdir)/data/kyso.service.in Makefile
+	@$(MKDIR_P) data
+	$(AM_V_GEN)sed -e 's|@bindir[@]|$(bindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+		$(srcdir)/data/kyso.service.in >$@.tmp && mv $@.tmp $@
+
+# End-to-end: the agent against the real Dovecot + Postfix.
+#TESTS += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
+#EXTRA_DIST += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh tests/e2e/fakesmtp \
+#	tests/bench/run-outbox

@@ -71,7 +71,9 @@ START_TEST(good_config)
 	struct conf *c = load(
 	    "; comment\n# comment\n"
 	    "[agent]\nstate_dir = /var/lib/kyso-test\nlog_level = debug\n"
+	    "keyword_valid = $DaKy_HopLe\nkeyword_malformed = Loi.Dinh-Dang\nidle = 600\npoll = 5\n"
 	    "[web]\nlisten = 127.0.0.1:9090\nadmins = IT@longan.gov.vn, b@longan.gov.vn\n"
+	    "templates = tpl\nenabled = no\n"
 	    GOOD_ACCOUNT
 	    "outbox = Ký số\nverify_folders = Văn bản đến, Archive\nbacklog = new\n"
 	    "[identity Trần Kim Ngân]\naddresses = vanthu@benluc.longan.gov.vn\np12 = id.p12\npass_file = pw\n"
@@ -86,6 +88,14 @@ START_TEST(good_config)
 	ck_assert_str_eq(c->agent.state_dir, "/var/lib/kyso-test");
 	ck_assert_int_eq(c->agent.log_level, LOG_LEVEL_DEBUG);
 	ck_assert_str_eq(c->web.listen, "127.0.0.1:9090");
+	ck_assert_str_eq(c->agent.keywords[0], "$DaKy_HopLe");
+	ck_assert_str_eq(c->agent.keywords[1], "KySo_MotPhan");         /* default */
+	ck_assert_str_eq(c->agent.keywords[6], "Loi.Dinh-Dang");
+	ck_assert_uint_eq(c->agent.idle_s, 600);
+	ck_assert_uint_eq(c->agent.poll_s, 5);
+	ck_assert(!c->web.enabled);
+	ck_assert(c->web.templates[0] == '/');                          /* made absolute */
+	ck_assert(strstr(c->web.templates, "/tpl") != NULL);
 	ck_assert_uint_eq(c->web.admins.n, 2);
 	ck_assert_str_eq(c->web.admins.items[0], "it@longan.gov.vn");
 	ck_assert_int_eq(c->trust.revocation, CONF_REVOCATION_PREFER);
@@ -169,7 +179,39 @@ static const struct {
 	{ "[web]\ntls_cert = cert.pem\n", 1, "go together" },
 	{ "[agent]\n[agent]\nlog_level = info\n", 2, "appears twice" },
 	{ "log_level = info\n[agent]\n", 1, "outside any section" },
+	{ "[agent]\nkeyword_valid = Ký_Số\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_invalid = Khong Hop Le\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_partial = \\Seen\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_unsigned = a(b)\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_encrypted = x]\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_valid = A\nkeyword_invalid = a\n", 1, "each verdict needs its own keyword" },
+	{ "[agent]\nkeyword_sparkly = x\n", 2, "unknown key 'keyword_sparkly'" },
+	{ "[agent]\nidle = 1800\n", 2, "from 10 to 1740" },
+	{ "[agent]\nidle = -5\n", 2, "seconds" },
+	{ "[agent]\npoll = often\n", 2, "seconds" },
+	{ "[agent]\npoll = 0\n", 2, "from 1 to 3600" },
+	{ "[web]\nenabled = perhaps\n", 2, "must be yes or no" },
 };
+
+START_TEST(agent_defaults)
+{
+	static const char *const want[7] = { "KySo_HopLe", "KySo_MotPhan", "KySo_KhongHopLe",
+		"KySo_ChuaXacDinh", "KySo_KhongKy", "KySo_MaHoa", "KySo_LoiDinhDang" };
+	struct conf_report rep = CONF_REPORT_INIT;
+	struct conf *c = load(GOOD_ACCOUNT, &rep);
+
+	ck_assert_ptr_nonnull(c);
+	for (size_t i = 0; i < 7; i++)
+		ck_assert_str_eq(c->agent.keywords[i], want[i]);
+	ck_assert_uint_eq(c->agent.idle_s, 1500);
+	ck_assert_uint_eq(c->agent.poll_s, 30);
+	ck_assert(c->web.enabled);
+	ck_assert_ptr_nonnull(c->web.templates);
+	ck_assert(strstr(c->web.templates, "templates") != NULL);
+	conf_free(&c);
+	conf_report_free(&rep);
+}
+END_TEST
 
 START_TEST(bad_configs)
 {
@@ -329,6 +371,7 @@ make_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, good_config);
+	tcase_add_test(tc, agent_defaults);
 	tcase_add_loop_test(tc, bad_configs, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, reports_every_problem);
 	tcase_add_test(tc, long_line_is_reported);
