@@ -138,8 +138,6 @@ void agent_verify_opts(const struct agent *ag, struct smime_verify_opts *o_r);
 struct agent_signer *agent_signer_get(struct agent *ag, const struct conf_identity *id,
     struct kerr *err);
 void agent_signer_release(struct agent_signer *s);
-/* Count one verification for /metrics: its verdict and how long it took. */
-void agent_metrics_verify(struct agent_metrics *m, enum smime_verdict v, int64_t ms);
 
 /* Test hook: when the environment variable KYSO_TEST_CRASH_AT names a point
  * ("queued", "signed", "submitted", "filed", "done", "tagged", ...) the

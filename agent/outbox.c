@@ -408,7 +408,7 @@ struct ob {
 	struct imapc *im;               /* owned while connected */
 	struct smtpc *sm;               /* owned; open during a pass */
 	bool smtp_down;                 /* the SMTP server failed in this pass */
-	char *outbox, *failed, *sent;   /* owned: names on the server (its delimiter) */
+	char *outbox, *failed, *sent;   /* owned: UTF-8 folder names, '/' between levels */
 	uint32_t uidvalidity;           /* of the outbox as last selected */
 	bool outbox_selected;
 	uint32_t *seen;                 /* owned: outbox UIDs already journalled (this UIDVALIDITY) */
@@ -1210,39 +1210,24 @@ next_due(struct ob *ob)
 	return best;
 }
 
-/* A configured name ("Ký số/Lỗi": '/' separates levels) in the server's
- * hierarchy delimiter. */
-static char *
-server_name(const char *name, char delim)
-{
-	char *s = xstrdup(name);
-
-	if (delim != '\0' && delim != '/')
-		for (char *c = s; *c != '\0'; c++)
-			if (*c == '/')
-				*c = delim;
-	return s;
-}
-
 /* After login: the folders exist, Sent is known. */
 static bool
 setup_folders(struct ob *ob, struct kerr *err)
 {
 	struct imapc_folders fs = IMAPC_FOLDERS_INIT;
 	const struct imapc_folder *sent;
-	char delim = '\0';
 
+	/* Names are UTF-8 with '/' between levels whatever the server uses
+	 * (imapc translates). */
 	if (!imapc_list(ob->im, &fs, err))
 		return false;
-	for (size_t i = 0; i < fs.n && delim == '\0'; i++)
-		delim = fs.f[i].delimiter;
 	xfree(&ob->outbox);
 	xfree(&ob->failed);
 	xfree(&ob->sent);
-	ob->outbox = server_name(ob->a->outbox, delim);
-	ob->failed = server_name(ob->a->failed, delim);
+	ob->outbox = xstrdup(ob->a->outbox);
+	ob->failed = xstrdup(ob->a->failed);
 	if (ob->a->sent != NULL)
-		ob->sent = server_name(ob->a->sent, delim);
+		ob->sent = xstrdup(ob->a->sent);
 	else if ((sent = imapc_folders_find_use(&fs, IMAPC_USE_SENT)) != NULL)
 		ob->sent = xstrdup(sent->name);
 	else

@@ -1,7 +1,6 @@
 # agent/run: `kyso agent` - the process (threads, signals, reload, web view,
 # metrics), its systemd unit and its end-to-end tests.
 agent_libagent_a_SOURCES += agent/agent.c
-agent_libagent_a_CPPFLAGS = $(AM_CPPFLAGS) -DKYSO_PKGDATADIR='"$(pkgdatadir)"'
 
 # TEMPORARY: weak stand-ins for code still on other branches (see the file).
 noinst_LIBRARIES += agent/libpending.a
