@@ -1,0 +1,122 @@
+#!/bin/bash
+# tests/e2e/agent-outbox.sh - `kyso agent`'s outgoing workflow against the real
+# Dovecot + Postfix: a draft moved into "Ký số" arrives signed (openssl cms
+# accepts it) at every recipient, Bcc ones included but without a Bcc header;
+# Sent holds the signed copy, \Seen; the outbox is empty.  Bad drafts go to
+# "Ký số/Lỗi" with a notice in INBOX.  SIGHUP with a broken configuration
+# keeps the agent running; SIGTERM stops it within seconds.
+# shellcheck source=tests/lib.sh
+. "${KYSO_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
+# shellcheck source=tests/e2e/agent-lib.sh
+. "$KYSO_SRCDIR/tests/e2e/agent-lib.sh"
+
+[ -x "$KYSO_BUILDDIR/tests/e2e/mailtool" ] || { echo "Bail out! mailtool is not built (make check builds it)"; exit 1; }
+work=$(mktemp -d /tmp/kaout.XXXXXX)
+cleanup() { stop_agent; mailstack_down; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+mailstack_up
+agent_setup "$work"
+OUTBOX="Ký số"
+FAILED="Ký số/Lỗi"
+VANTHU="Văn thư <vanthu@benluc.longan.gov.vn>"
+
+ok "kyso check-config accepts the test configuration" "$KYSO_BIN" check-config -c "$AGENT_CONF"
+start_agent
+ok "the agent runs and creates the outbox and failed folders" agent_alive
+
+# --- the happy path ---
+id="ok-$$@benluc.longan.gov.vn"
+draft "$id" "$VANTHU" "$RCPT" "sotttt@longan.gov.vn" "$BCC" "Công văn số 12/UBND" >"$work/d.eml"
+ok "a draft is put in the outbox" put_draft "$work/d.eml"
+ok "the recipient's INBOX gets it (once)" wait_for 20 is_count "$RCPT" INBOX "$id" 1
+got=$(find_msg "$RCPT" INBOX "$id")
+ok "openssl cms -verify accepts what arrived" \
+	"$OPENSSL_CLI" cms -verify -in "$got" -CAfile "$PKI_ANCHORS" -purpose smimesign -out /dev/null
+fails "no Bcc header in what arrived" grep -qi '^Bcc:' "$got"
+ok "the Cc recipient got it" wait_for 10 is_count sotttt@longan.gov.vn INBOX "$id" 1
+ok "the Bcc recipient got it" wait_for 10 is_count "$BCC" INBOX "$id" 1
+bccgot=$(find_msg "$BCC" INBOX "$id")
+fails "no Bcc header in the Bcc recipient's copy either" grep -qi '^Bcc:' "$bccgot"
+ok "Sent holds the signed copy once" wait_for 10 is_count "$USER1" Sent "$id" 1
+sent=$(find_msg "$USER1" Sent "$id")
+ok "the copy in Sent is \\Seen" sh -c "case '$sent' in *:2,*S*) exit 0;; esac; exit 1"
+ok "the copy in Sent verifies too" \
+	"$OPENSSL_CLI" cms -verify -in "$sent" -CAfile "$PKI_ANCHORS" -purpose smimesign -out /dev/null
+ok "the outbox is empty" wait_for 10 is_nfiles "$USER1" "$OUTBOX" 0
+ok "the log names the steps with the Message-ID" grep -q "msgid=\"$id\" id=[0-9]* step=done" "$AGENT_LOG"
+
+# --- bad drafts: failed folder + a notice ---
+n0=$(notices | grep -c 'Your message was NOT sent')
+bad() {	# NAME MSGID FILE WORDS
+	ok "$1: put in the outbox" put_draft "$3"
+	ok "$1: moved to the failed folder" wait_for 20 is_count "$USER1" "$FAILED" "$2" 1
+	ok "$1: not sent" is_count "$RCPT" INBOX "$2" 0
+	ok "$1: a notice says why" wait_for 10 notice_has "$4"
+}
+draft "nofrom-$$@x.vn" "" "$RCPT" "" "" "Không có người gửi" >"$work/b1.eml"
+bad "no From" "nofrom-$$@x.vn" "$work/b1.eml" "has no From address"
+draft "norcpt-$$@x.vn" "$VANTHU" "" "" "" "Không có người nhận" >"$work/b2.eml"
+bad "no recipients" "norcpt-$$@x.vn" "$work/b2.eml" "has no recipients"
+draft "noid-$$@x.vn" "Lê Văn Đạo <lanhdao@benluc.longan.gov.vn>" "$RCPT" "" "" "Không có chữ ký" >"$work/b3.eml"
+bad "a From with no identity" "noid-$$@x.vn" "$work/b3.eml" "no signing identity for the sender lanhdao@benluc.longan.gov.vn"
+# a multipart cut short: no close delimiter (a truncated upload)
+printf 'Message-ID: <mime-%s@x.vn>\r\nFrom: %s\r\nTo: %s\r\nSubject: Hỏng MIME\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n' \
+	"$$" "$VANTHU" "$RCPT" >"$work/b4.eml"
+bad "broken MIME" "mime-$$@x.vn" "$work/b4.eml" "cannot sign"
+# over Postfix's SIZE (MESSAGE_SIZE_LIMIT, about 28.6 MiB): a 30 MiB attachment
+{
+	printf 'Message-ID: <big-%s@x.vn>\r\nFrom: %s\r\nTo: %s\r\nSubject: Tệp lớn\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="bb"\r\n\r\n--bb\r\nContent-Type: text/plain\r\n\r\nxem tep\r\n--bb\r\nContent-Type: application/octet-stream; name="lon.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n' "$$" "$VANTHU" "$RCPT"
+	head -c $((30 * 1024 * 1024)) /dev/urandom | base64 -w 76 | sed 's/$/\r/'
+	printf -- '--bb--\r\n'
+} >"$work/b5.eml"
+bad "a 30 MiB attachment over the server's SIZE" "big-$$@x.vn" "$work/b5.eml" "the server accepts at most $MESSAGE_SIZE_LIMIT"
+n1=$(notices | grep -c 'Your message was NOT sent')
+is "$((n1 - n0))" 5 "one notice per bad draft"
+ok "notices are in Vietnamese first" notice_has "Thư của anh/chị CHƯA được gửi."
+ok "the outbox is empty after the bad drafts" wait_for 10 is_nfiles "$USER1" "$OUTBOX" 0
+id2="after-$$@benluc.longan.gov.vn"
+draft "$id2" "$VANTHU" "$RCPT" "" "" "Sau thư lỗi" >"$work/d2.eml"
+put_draft "$work/d2.eml"
+ok "a good draft after the bad ones is delivered" wait_for 20 is_count "$RCPT" INBOX "$id2" 1
+
+# --- SIGHUP: a broken configuration is refused, the agent keeps going ---
+cp "$AGENT_CONF" "$work/good.conf"
+printf '[agent]\ncolour = blue\n' >>"$AGENT_CONF"
+kill -HUP "$AGENT_PID"
+ok "SIGHUP with a broken configuration: the refusal is logged" wait_for 10 grep -q "step=reload result=refused" "$AGENT_LOG"
+ok "... with the problem as file:line" grep -q "unknown key 'colour'" "$AGENT_LOG"
+ok "... and the agent still runs" agent_alive
+id3="hup-$$@benluc.longan.gov.vn"
+draft "$id3" "$VANTHU" "$RCPT" "" "" "Sau SIGHUP" >"$work/d3.eml"
+put_draft "$work/d3.eml"
+ok "... and still sends" wait_for 20 is_count "$RCPT" INBOX "$id3" 1
+cp "$work/good.conf" "$AGENT_CONF"
+kill -HUP "$AGENT_PID"
+ok "SIGHUP with a good configuration: reloaded" wait_for 10 grep -q "step=reload result=accepted" "$AGENT_LOG"
+id4="reload-$$@benluc.longan.gov.vn"
+draft "$id4" "$VANTHU" "$RCPT" "" "" "Sau khi nạp lại" >"$work/d4.eml"
+put_draft "$work/d4.eml"
+ok "sends after the reload" wait_for 20 is_count "$RCPT" INBOX "$id4" 1
+for i in "$id" "$id2" "$id3" "$id4"; do
+	is "$(count "$RCPT" INBOX "$i")" 1 "exactly one copy of $i"
+done
+
+# --- secrets stay out of the log and ps ---
+fails "the account password is not in the log" grep -qF "$PASS1" "$AGENT_LOG"
+fails "nor in the agent's command line" grep -qF "$PASS1" "/proc/$AGENT_PID/cmdline"
+
+# --- SIGTERM ---
+t0=$SECONDS
+stop_agent
+rc=$?
+is "$rc" 0 "SIGTERM: the agent exits with status 0"
+ok "SIGTERM: within 5 seconds" test $((SECONDS - t0)) -le 5
+ok "the log says it stopped" grep -q "step=stop result=ok" "$AGENT_LOG"
+# a bad configuration at start: every problem, exit 2
+printf '[agent]\nlog_level = loud\nfoo = 1\n' >"$work/bad.conf"
+"$KYSO_BIN" agent -c "$work/bad.conf" >"$work/bad.out" 2>&1
+is "$?" 2 "a broken configuration at start: exit 2"
+ok "... with every problem as file:line: message" grep -q "bad.conf:3: unknown key 'foo'" "$work/bad.out"
+[ "${KEEP:-}" ] && diag "work: $work"
+done_testing
