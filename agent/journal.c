@@ -301,6 +301,25 @@ j_defer_locked(struct journal *j, int64_t id, int64_t not_before, const char *er
 	return ok;
 }
 
+static bool
+j_note_locked(struct journal *j, int64_t id, const char *note, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok;
+
+	if (sqlite3_prepare_v2(j->db, "UPDATE outgoing SET last_error = ?1, updated = ?2 WHERE id = ?3",
+	    -1, &st, NULL) != SQLITE_OK) {
+		db_err(err, j->db, "prepare note");
+		return false;
+	}
+	sqlite3_bind_text(st, 1, note, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 3, id);
+	ok = exec_stmt(j, st, "note", err);
+	sqlite3_finalize(st);
+	return ok;
+}
+
 static char *
 col_text(sqlite3_stmt *st, int i)
 {
@@ -401,6 +420,17 @@ journal_signed_bytes(struct journal *j, int64_t id, struct buf *out, struct kerr
 
 	pthread_mutex_lock(&j->lock);
 	ok = j_signed_bytes_locked(j, id, out, err);
+	pthread_mutex_unlock(&j->lock);
+	return ok;
+}
+
+bool
+journal_note(struct journal *j, int64_t id, const char *note, struct kerr *err)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->lock);
+	ok = j_note_locked(j, id, note, err);
 	pthread_mutex_unlock(&j->lock);
 	return ok;
 }

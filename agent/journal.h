@@ -82,6 +82,10 @@ void journal_entry_release(struct journal_entry *e);
 /* The signed bytes stored with SIGNED (caller owns *out). */
 bool journal_signed_bytes(struct journal *j, int64_t id, struct buf *out, struct kerr *err);
 
+/* Set last_error to note without counting an attempt (the outbox marks
+ * "submitting" before SMTP DATA with it). */
+bool journal_note(struct journal *j, int64_t id, const char *note, struct kerr *err);
+
 /* Note a temporary failure: attempts++, next_attempt = not_before, last_error. */
 bool journal_defer(struct journal *j, int64_t id, int64_t not_before, const char *error, struct kerr *err);
 

@@ -10,7 +10,7 @@
  *   2. SIGNED     the draft is fetched (BODY.PEEK), its identity chosen from
  *                 From, signed; the signed bytes are committed BEFORE any
  *                 SMTP command, so every retry sends the very same bytes
- *   3.            "submitting" is noted in the journal (last_error) just
+ *   3.            "submitting" is noted in the journal (journal_note) just
  *                 before MAIL FROM: a restart that finds it knows the
  *                 outcome of that attempt is unknown
  *   4. SUBMITTED  the server answered 250 to DATA (its reply is committed)
@@ -818,7 +818,7 @@ do_submit(struct ob *ob, struct journal_entry *e, const struct buf *sig, const s
 {
 	struct agent *ag = ob->ag;
 	struct kerr err = KERR_INIT;
-	struct smtpc_reply data = { 0 };
+	struct smtpc_reply data = { 0 }, *replies = NULL;
 	const char **rcpts = NULL;
 	size_t max;
 	char q[600], *reason = NULL, *detail = NULL;
@@ -840,30 +840,40 @@ do_submit(struct ob *ob, struct journal_entry *e, const struct buf *sig, const s
 	}
 	/* The mark: from here until SUBMITTED is committed the outcome of this
 	 * attempt is unknown to a restarted agent. */
-	if (!journal_defer(ag->journal, e->id, 0, "submitting", &err)) {
+	if (!journal_note(ag->journal, e->id, "submitting", &err)) {
 		log_error("acct=%s id=%lld step=submit error=%s", ob->a->name, (long long)e->id,
 		    log_quote(q, sizeof(q), err.msg));
 		session_error(ob->rt, "journal", &err);
 		return OB_NEXT;  /* not submitted: retried at the next pass */
 	}
 	rcpts = xcalloc(d->n_rcpts, sizeof(*rcpts));
+	replies = xcalloc(d->n_rcpts, sizeof(*replies));
 	for (size_t i = 0; i < d->n_rcpts; i++)
 		rcpts[i] = d->rcpts[i];
-	if (!smtpc_send(ob->sm, ob->a->address, rcpts, d->n_rcpts, sig->data, sig->len, NULL, &data, &err)) {
+	if (!smtpc_send(ob->sm, ob->a->address, rcpts, d->n_rcpts, sig->data, sig->len, replies, &data, &err)) {
+		bool answered = data.code != 0;
+
+		for (size_t i = 0; i < d->n_rcpts; i++)
+			answered = answered || replies[i].code != 0;
 		free(rcpts);
+		free(replies);
 		if (err.cls == KERR_PERM) {
 			reason = xasprintf("refused by the mail server: %s", err.msg);
 			r = fail_perm(ob, e, JOURNAL_SIGNED, ADV_REFUSED, reason, d, NULL);
 			free(reason);
 			return r;
 		}
-		/* 4xx, a lost connection: the session may be dead; a new one next time. */
-		smtp_close(ob);
-		ob->smtp_down = data.code == 0;
+		/* A 4xx leaves the session usable; a lost connection does not,
+		 * and then the other messages of this pass wait too. */
+		if (!answered) {
+			smtp_close(ob);
+			ob->smtp_down = true;
+		}
 		defer(ob, e, &err);
 		return OB_NEXT;
 	}
 	free(rcpts);
+	free(replies);
 	detail = xasprintf("%d %s", data.code, data.text);
 	if (!journal_advance(ag->journal, e->id, JOURNAL_SIGNED, JOURNAL_SUBMITTED, NULL, 0, detail, &err)) {
 		/* Sent, but not recorded: the "submitting" mark stays; a restart

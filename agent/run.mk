@@ -19,5 +19,5 @@ data/kyso.service: $(srcdir)/data/kyso.service.in Makefile
 		$(srcdir)/data/kyso.service.in >$@.tmp && mv $@.tmp $@
 
 # End-to-end: the agent against the real Dovecot + Postfix.
-TESTS += tests/e2e/agent-outbox.sh
-EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh
+TESTS += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
+EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
