@@ -20,4 +20,4 @@ data/kyso.service: $(srcdir)/data/kyso.service.in Makefile
 
 # End-to-end: the agent against the real Dovecot + Postfix.
 TESTS += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
-EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
+EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh tests/bench/run-outbox

@@ -54,7 +54,8 @@ new_draft() {	# MSGID SUBJECT [TO]
 
 # --- SIGKILL at each transition, then a restart ---
 start_agent     # makes the folders
-ok "the agent starts and stops" stop_agent
+stop_agent
+is "$?" 0 "the agent starts, makes its folders and stops"
 for point in queued signed submitted filed done; do
 	id="crash-$point-$$@benluc.longan.gov.vn"
 	new_draft "$id" "Thử lỗi tại $point" || { echo "Bail out! cannot put a draft"; exit 1; }
