@@ -1158,7 +1158,11 @@ perm_flags(struct imapc *im, const clist **list_r, bool *all_r)
 
 	*list_r = NULL;
 	*all_r = false;
-	if (sel == NULL || sel->sel_perm_flags == NULL)
+	if (sel == NULL)
+		return false;
+	if (sel->sel_perm == MAILIMAP_MAILBOX_READONLY)
+		return true;   /* nothing may be stored (libetpan keeps "()" as no list) */
+	if (sel->sel_perm_flags == NULL)
 		return false;
 	*list_r = sel->sel_perm_flags;
 	for (clistiter *it = clist_begin(sel->sel_perm_flags); it != NULL; it = clist_next(it)) {
@@ -1187,7 +1191,8 @@ imapc_keyword_allowed(struct imapc *im, const char *keyword)
 
 	if (!perm_flags(im, &list, &all) || all)
 		return true;
-	for (clistiter *it = clist_begin((clist *)list); it != NULL; it = clist_next(it)) {
+	for (clistiter *it = list != NULL ? clist_begin((clist *)list) : NULL; it != NULL;
+	    it = clist_next(it)) {
 		const struct mailimap_flag_perm *fp = clist_content(it);
 		char *name = fp->fl_type == MAILIMAP_FLAG_PERM_FLAG && fp->fl_flag != NULL ?
 		    flag_string(fp->fl_flag) : NULL;
