@@ -517,6 +517,8 @@ struct agent_script {
 	bool list_finds;           /* LIST "" name answers with the name */
 	bool uid_present;          /* UID FETCH n (UID) finds n */
 	const char *noop_news;     /* untagged lines before NOOP's OK */
+	const char *idle_refusal;  /* answer to IDLE instead of "+ idling" ("NO ...") */
+	const char *idle_before;   /* sent just before "+ idling" */
 	const char *idle_goahead;  /* sent with "+ idling", in the same write */
 	const char *idle_first;    /* sent idle_delay_ms after "+ idling" */
 	const char *idle_news;     /* sent idle_delay_ms after that */
@@ -576,7 +578,13 @@ srv_agent(struct fake *f, void *arg)
 		} else if (strcasecmp(cmd, "NOOP") == 0) {
 			fake_printf(f, "%s%s OK NOOP completed.\r\n", s->noop_news != NULL ? s->noop_news :
 			    "", tag);
+		} else if (strcasecmp(cmd, "IDLE") == 0 && s->idle_refusal != NULL) {
+			fake_printf(f, "%s %s\r\n", tag, s->idle_refusal);
 		} else if (strcasecmp(cmd, "IDLE") == 0) {
+			if (s->idle_before != NULL) {
+				fake_printf(f, "%s", s->idle_before);
+				usleep(50 * 1000);
+			}
 			fake_printf(f, "+ idling\r\n%s", s->idle_goahead != NULL ? s->idle_goahead : "");
 			if (s->idle_first != NULL) {
 				usleep((useconds_t)s->idle_delay_ms * 1000);
@@ -732,6 +740,63 @@ START_TEST(idle_news_with_goahead)
 	ck_assert_uint_eq(mb.exists, 7);
 	cmds = agent_close(&a, &s, true);
 	ck_assert_str_eq(cmds, "IDLE\nDONE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* News before the go-ahead (RFC 3501 allows untagged data at any time). */
+START_TEST(idle_news_before_goahead)
+{
+	struct agent_script s = { .idle_before = "* 1 EXPUNGE\r\n* OK Still here\r\n" };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	bool changed = false;
+	int64_t t0, took;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert_msg(imapc_idle(a.im, 5, &changed, &err), "%s", err.msg);
+	took = test_now_ms() - t0;
+	ck_assert(changed);
+	ck_assert_msg(took < 1000, "took %lld ms", (long long)took);
+	imapc_selected(a.im, &mb);
+	ck_assert_uint_eq(mb.exists, 1);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nDONE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+static const struct {
+	const char *refusal;
+	enum kerr_class cls;
+	const char *tail;
+} idle_refusals[] = {
+	{ "NO [LIMIT] Too many IDLE sessions", KERR_TEMP,
+	  "IDLE: the server answered NO: [LIMIT] Too many IDLE sessions" },
+	{ "BAD Unknown command", KERR_INTERNAL, "IDLE: the server answered BAD: Unknown command" },
+};
+
+START_TEST(idle_refused)
+{
+	struct agent_script s = { .idle_refusal = idle_refusals[_i].refusal };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed = true;
+	char want[300];
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert(!imapc_idle(a.im, 5, &changed, &err));
+	ck_assert(!changed);
+	ck_assert_int_eq(err.cls, idle_refusals[_i].cls);
+	snprintf(want, sizeof(want), "imap localhost:%u: %s", a.port, idle_refusals[_i].tail);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert_msg(imapc_noop(a.im, &err), "%s", err.msg);   /* the session goes on */
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nNOOP\nLOGOUT\n");
 	free(cmds);
 }
 END_TEST
@@ -1146,6 +1211,8 @@ make_suite(void)
 	tcase_set_timeout(agent, 30);
 	tcase_add_loop_test(agent, idle_wakes_on_news, 0, (int)(sizeof(idle_news) / sizeof(idle_news[0])));
 	tcase_add_test(agent, idle_news_with_goahead);
+	tcase_add_test(agent, idle_news_before_goahead);
+	tcase_add_loop_test(agent, idle_refused, 0, 2);
 	tcase_add_test(agent, idle_timeout_sends_done);
 	tcase_add_test(agent, idle_cancelled_from_another_thread);
 	tcase_add_test(agent, idle_server_bye);
