@@ -263,9 +263,6 @@ imapc_has_capability(struct imapc *im, const char *name)
 }
 
 /* ------------------------------------------------------------------ */
-/* Commands */
-
-/* ------------------------------------------------------------------ */
 /* Folder names: UTF-8 with '/' between levels in the API; modified UTF-7
  * with the server's own delimiter on the wire. */
 
@@ -323,6 +320,9 @@ folder_wire(struct imapc *im, const char *folder, const char *what, struct kerr 
 				*p = im->delim;
 	return wire;
 }
+
+/* ------------------------------------------------------------------ */
+/* Commands */
 
 bool
 imapc_login(struct imapc *im, const char *user, const char *password, struct kerr *err)
