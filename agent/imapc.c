@@ -263,9 +263,6 @@ imapc_has_capability(struct imapc *im, const char *name)
 }
 
 /* ------------------------------------------------------------------ */
-/* Commands */
-
-/* ------------------------------------------------------------------ */
 /* Folder names: UTF-8 with '/' between levels in the API; modified UTF-7
  * with the server's own delimiter on the wire. */
 
@@ -323,6 +320,9 @@ folder_wire(struct imapc *im, const char *folder, const char *what, struct kerr 
 				*p = im->delim;
 	return wire;
 }
+
+/* ------------------------------------------------------------------ */
+/* Commands */
 
 bool
 imapc_login(struct imapc *im, const char *user, const char *password, struct kerr *err)
@@ -1158,7 +1158,11 @@ perm_flags(struct imapc *im, const clist **list_r, bool *all_r)
 
 	*list_r = NULL;
 	*all_r = false;
-	if (sel == NULL || sel->sel_perm_flags == NULL)
+	if (sel == NULL)
+		return false;
+	if (sel->sel_perm == MAILIMAP_MAILBOX_READONLY)
+		return true;   /* nothing may be stored (libetpan keeps "()" as no list) */
+	if (sel->sel_perm_flags == NULL)
 		return false;
 	*list_r = sel->sel_perm_flags;
 	for (clistiter *it = clist_begin(sel->sel_perm_flags); it != NULL; it = clist_next(it)) {
@@ -1187,7 +1191,8 @@ imapc_keyword_allowed(struct imapc *im, const char *keyword)
 
 	if (!perm_flags(im, &list, &all) || all)
 		return true;
-	for (clistiter *it = clist_begin((clist *)list); it != NULL; it = clist_next(it)) {
+	for (clistiter *it = list != NULL ? clist_begin((clist *)list) : NULL; it != NULL;
+	    it = clist_next(it)) {
 		const struct mailimap_flag_perm *fp = clist_content(it);
 		char *name = fp->fl_type == MAILIMAP_FLAG_PERM_FLAG && fp->fl_flag != NULL ?
 		    flag_string(fp->fl_flag) : NULL;
@@ -1495,13 +1500,64 @@ line_text(const char *line, size_t skip_words, char *dst, size_t n)
 	snprintf(dst, n, "%.*s", (int)len, line);
 }
 
+/* One response read during IDLE, and what to do about it. */
+enum idle_step {
+	IDLE_STEP_FAILED,     /* err is set */
+	IDLE_STEP_NOISE,
+	IDLE_STEP_CHANGE,
+	IDLE_STEP_GOAHEAD,    /* "+ idling" */
+	IDLE_STEP_ENDED,      /* the server ended IDLE itself with OK: no DONE to send */
+};
+
+static enum idle_step
+idle_step(struct imapc *im, struct kerr *err)
+{
+	const char *line = idle_read_response(im);
+	char text[300];
+
+	if (line == NULL) {
+		imap_fail(im, MAILIMAP_ERROR_STREAM, "IDLE", KERR_TEMP, err);
+		return IDLE_STEP_FAILED;
+	}
+	if (line[0] == '+')
+		return IDLE_STEP_GOAHEAD;
+	switch (idle_classify(im, line)) {
+	case IDLE_LINE_NOISE:
+		return IDLE_STEP_NOISE;
+	case IDLE_LINE_CHANGE:
+		return IDLE_STEP_CHANGE;
+	case IDLE_LINE_BYE:
+		im->dead = true;
+		line_text(line, 2, text, sizeof(text));
+		kerr_set(err, KERR_TEMP, "%s: IDLE: the server closed the session: %s", im->where, text);
+		return IDLE_STEP_FAILED;
+	case IDLE_LINE_TAGGED:
+	default:
+		break;
+	}
+	/* "TAG OK|NO|BAD text": the server answered IDLE itself */
+	line += strcspn(line, " ") + 1;
+	if (strncasecmp(line, "OK", 2) == 0)
+		return IDLE_STEP_ENDED;
+	line_text(line, 1, text, sizeof(text));
+	if (strncasecmp(line, "NO", 2) == 0)
+		kerr_set(err, strstr(text, "[LIMIT]") != NULL || strstr(text, "[UNAVAILABLE]") != NULL ||
+		    strstr(text, "[INUSE]") != NULL ? KERR_TEMP : KERR_INTERNAL,
+		    "%s: IDLE: the server answered NO: %s", im->where, text);
+	else
+		kerr_set(err, KERR_INTERNAL, "%s: IDLE: the server answered BAD: %s", im->where, text);
+	return IDLE_STEP_FAILED;
+}
+
 bool
 imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
 {
 	const struct mailimap_selection_info *sel;
+	mailstream *st;
 	uint32_t exists0, uidvalidity0;
 	int64_t deadline;
 	bool changed = false;
+	enum idle_step step;
 	int r;
 
 	*changed_r = false;
@@ -1513,32 +1569,38 @@ imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
 		return false;
 	}
 	sel = im->imap->imap_selection_info;
+	st = im->imap->imap_stream;
 	exists0 = sel->sel_exists;
 	uidvalidity0 = sel->sel_uidvalidity;
+	im->imap->imap_selection_info->sel_has_exists = 0;
+	im->imap->imap_selection_info->sel_has_recent = 0;
 	deadline = mono_ms() + (timeout_s > 0 ? (int64_t)timeout_s * 1000 : 0);
 
-	im->imap->imap_response = NULL;   /* set again only if IDLE gets a tagged answer */
-	r = mailimap_idle(im->imap);
+	/* IDLE is sent by hand, not with mailimap_idle(), which throws away any
+	 * news the server sends before its go-ahead. */
+	r = mailimap_send_current_tag(im->imap);
+	if (r == MAILIMAP_NO_ERROR && (mailstream_write(st, "IDLE\r\n", 6) != 6 ||
+	    mailstream_flush(st) == -1))
+		r = MAILIMAP_ERROR_STREAM;
 	if (r != MAILIMAP_NO_ERROR) {
-		if (r == MAILIMAP_ERROR_PARSE && im->imap->imap_response != NULL) {
-			/* a tagged NO instead of the go-ahead */
-			imap_fail(im, MAILIMAP_ERROR_EXTENSION, "IDLE", KERR_TEMP, err);
-			return false;
-		}
 		imap_fail(im, r, "IDLE", KERR_TEMP, err);
 		return false;
 	}
+	do {
+		step = idle_step(im, err);
+		if (step == IDLE_STEP_FAILED)
+			return false;
+		if (step == IDLE_STEP_CHANGE)
+			changed = true;
+	} while (step != IDLE_STEP_GOAHEAD && step != IDLE_STEP_ENDED);
 
 	/* Wait for news.  Bytes may already sit in the stream's buffer (they came
 	 * with the go-ahead): only an empty buffer means waiting on the socket. */
-	for (;;) {
-		const char *line;
-		int64_t left = deadline - mono_ms();
-		char text[300];
-
-		if (im->imap->imap_stream->read_buffer_len == 0) {
-			enum tls_wait w = tls_conn_wait(im->conn, left > 0 ? (left > INT32_MAX ?
-			    INT32_MAX : (int)left) : 0);
+	while (!changed && step != IDLE_STEP_ENDED) {
+		if (st->read_buffer_len == 0) {
+			int64_t left = deadline - mono_ms();
+			enum tls_wait w = tls_conn_wait(im->conn, left <= 0 ? 0 :
+			    left > INT32_MAX ? INT32_MAX : (int)left);
 
 			if (w == TLS_WAIT_TIMEOUT)
 				break;
@@ -1553,53 +1615,31 @@ imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
 				return false;
 			}
 		}
-		line = idle_read_response(im);
-		if (line == NULL) {
-			imap_fail(im, MAILIMAP_ERROR_STREAM, "IDLE", KERR_TEMP, err);
+		step = idle_step(im, err);
+		if (step == IDLE_STEP_FAILED)
 			return false;
-		}
-		switch (idle_classify(im, line)) {
-		case IDLE_LINE_NOISE:
-			continue;
-		case IDLE_LINE_CHANGE:
+		if (step == IDLE_STEP_CHANGE)
 			changed = true;
-			break;
-		case IDLE_LINE_BYE:
-			im->dead = true;
-			line_text(line, 2, text, sizeof(text));
-			kerr_set(err, KERR_TEMP, "%s: IDLE: the server closed the session: %s", im->where,
-			    text);
-			return false;
-		case IDLE_LINE_TAGGED:
-			/* The server ended IDLE on its own: no DONE to send. */
-			if (strncasecmp(line + strcspn(line, " ") + 1, "OK", 2) == 0) {
-				*changed_r = sel->sel_exists != exists0 ||
-				    sel->sel_uidvalidity != uidvalidity0;
-				return true;
-			}
-			line_text(line, 1, text, sizeof(text));
-			kerr_set(err, KERR_TEMP, "%s: IDLE: the server ended IDLE: %s", im->where, text);
-			return false;
-		}
-		break;
 	}
 
-	/* DONE; the answer may bring more EXISTS/EXPUNGE/FETCH, which libetpan
-	 * applies to the selection (EXISTS, EXPUNGE) or lists (EXPUNGE, FETCH). */
-	r = mailimap_idle_done(im->imap);
-	if (r != MAILIMAP_NO_ERROR) {
-		imap_fail(im, r, "IDLE (DONE)", KERR_TEMP, err);
-		return false;
+	if (step != IDLE_STEP_ENDED) {
+		/* DONE; the answer may bring more EXISTS/EXPUNGE/FETCH, which libetpan
+		 * applies to the selection (EXISTS, EXPUNGE) or lists (EXPUNGE, FETCH). */
+		r = mailimap_idle_done(im->imap);
+		if (r != MAILIMAP_NO_ERROR) {
+			imap_fail(im, r, "IDLE (DONE)", KERR_TEMP, err);
+			return false;
+		}
+		if (im->imap->imap_response_info != NULL &&
+		    ((im->imap->imap_response_info->rsp_expunged != NULL &&
+		    clist_count(im->imap->imap_response_info->rsp_expunged) > 0) ||
+		    (im->imap->imap_response_info->rsp_fetch_list != NULL &&
+		    clist_count(im->imap->imap_response_info->rsp_fetch_list) > 0)))
+			changed = true;
 	}
 	sel = im->imap->imap_selection_info;
 	if (sel->sel_has_exists || sel->sel_has_recent || sel->sel_exists != exists0 ||
 	    sel->sel_uidvalidity != uidvalidity0)
-		changed = true;
-	if (im->imap->imap_response_info != NULL &&
-	    ((im->imap->imap_response_info->rsp_expunged != NULL &&
-	    clist_count(im->imap->imap_response_info->rsp_expunged) > 0) ||
-	    (im->imap->imap_response_info->rsp_fetch_list != NULL &&
-	    clist_count(im->imap->imap_response_info->rsp_fetch_list) > 0)))
 		changed = true;
 	*changed_r = changed;
 	return true;

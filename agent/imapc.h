@@ -199,8 +199,9 @@ bool imapc_store_flags(struct imapc *im, uint32_t uid, bool add, const char *con
 
 /* May new keywords be stored in the selected folder (PERMANENTFLAGS has
  * "\*")?  Valid after imapc_select; true when the server sent no
- * PERMANENTFLAGS.  imapc_keyword_allowed: may this one keyword be stored
- * (also true when PERMANENTFLAGS lists it). */
+ * PERMANENTFLAGS, false in a read-only (EXAMINEd) folder.
+ * imapc_keyword_allowed: may this one keyword be stored (also true when
+ * PERMANENTFLAGS lists it). */
 bool imapc_keywords_allowed(struct imapc *im);
 bool imapc_keyword_allowed(struct imapc *im, const char *keyword);
 

@@ -2,9 +2,12 @@
  * fake servers (the real server is exercised by tests/e2e/smoke). */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "agent/imapc.h"
 #include "tests/unit/agent/nettest.h"
@@ -497,12 +500,690 @@ START_TEST(session_over_implicit_tls)
 }
 END_TEST
 
+/* ---- the agent's additions, with a scripted server ---- */
+
+enum idle_end {
+	IDLE_END_DONE,   /* wait for DONE, answer OK */
+	IDLE_END_BYE,    /* "* BYE" and hang up */
+	IDLE_END_DROP,   /* drop the connection, no close_notify */
+	IDLE_END_HOLD,   /* say nothing until the client goes away */
+};
+
+struct agent_script {
+	const char *caps;          /* announced in the LOGIN answer */
+	const char *permflags;     /* inside PERMANENTFLAGS (...); NULL: not sent */
+	bool readonly;             /* SELECT answers [READ-ONLY] */
+	const char *create_reply;  /* after the tag; NULL: "OK Create completed" */
+	bool list_finds;           /* LIST "" name answers with the name */
+	bool uid_present;          /* UID FETCH n (UID) finds n */
+	const char *noop_news;     /* untagged lines before NOOP's OK */
+	const char *idle_refusal;  /* answer to IDLE instead of "+ idling" ("NO ...") */
+	const char *idle_before;   /* sent just before "+ idling" */
+	const char *idle_goahead;  /* sent with "+ idling", in the same write */
+	const char *idle_first;    /* sent idle_delay_ms after "+ idling" */
+	const char *idle_news;     /* sent idle_delay_ms after that */
+	int idle_delay_ms;
+	enum idle_end idle_end;
+	struct buf cmds;           /* every command line received, without its tag, '\n' after each */
+};
+
+static void
+srv_agent(struct fake *f, void *arg)
+{
+	struct agent_script *s = arg;
+	char line[1024], tag[32], cmd[64];
+
+	fake_printf(f, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\r\n");
+	while (fake_readline(f, line, sizeof(line))) {
+		if (sscanf(line, "%31s %63s", tag, cmd) != 2)
+			return;
+		buf_printf(&s->cmds, "%s\n", line + strlen(tag) + 1);
+		if (strcasecmp(cmd, "UID") == 0)
+			sscanf(line, "%*s %*s %63s", cmd);
+		if (strcasecmp(cmd, "LOGIN") == 0) {
+			fake_printf(f, "%s OK [CAPABILITY %s] Logged in\r\n", tag, s->caps);
+		} else if (strcasecmp(cmd, "SELECT") == 0 || strcasecmp(cmd, "EXAMINE") == 0) {
+			fake_printf(f, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
+			if (s->permflags != NULL)
+				fake_printf(f, "* OK [PERMANENTFLAGS (%s)] Flags permitted.\r\n", s->permflags);
+			fake_printf(f, "* 2 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 77] ok\r\n"
+			    "* OK [UIDNEXT 5] ok\r\n%s OK [%s] done\r\n", tag,
+			    s->readonly ? "READ-ONLY" : "READ-WRITE");
+		} else if (strcasecmp(cmd, "FETCH") == 0) {
+			if (strstr(line, "FLAGS") != NULL)
+				fake_printf(f, "* 1 FETCH (UID 3 FLAGS (\\Seen $KysoValid \\Recent))\r\n"
+				    "* 2 FETCH (FLAGS (\\Flagged))\r\n"        /* unsolicited, no UID */
+				    "* 2 FETCH (UID 4 FLAGS ())\r\n");
+			else if (s->uid_present)
+				fake_printf(f, "* 1 FETCH (UID 3)\r\n");
+			fake_printf(f, "%s OK Fetch completed.\r\n", tag);
+		} else if (strcasecmp(cmd, "STORE") == 0 || strcasecmp(cmd, "MOVE") == 0 ||
+		    strcasecmp(cmd, "SUBSCRIBE") == 0) {
+			fake_printf(f, "%s OK done\r\n", tag);
+		} else if (strcasecmp(cmd, "COPY") == 0) {
+			fake_printf(f, "%s OK [COPYUID 77 3 9] Copy completed.\r\n", tag);
+		} else if (strcasecmp(cmd, "EXPUNGE") == 0) {
+			fake_printf(f, "* 1 EXPUNGE\r\n%s OK Expunge completed.\r\n", tag);
+		} else if (strcasecmp(cmd, "CREATE") == 0) {
+			fake_printf(f, "%s %s\r\n", tag, s->create_reply != NULL ? s->create_reply :
+			    "OK Create completed.");
+		} else if (strcasecmp(cmd, "LIST") == 0) {
+			const char *pattern = strstr(line, "LIST \"\" ") + 8;
+
+			if (strcmp(pattern, "\"\"") == 0)
+				fake_printf(f, "* LIST (\\Noselect) \".\" \"\"\r\n");
+			else if (s->list_finds)
+				fake_printf(f, "* LIST (\\HasNoChildren) \".\" %s\r\n", pattern);
+			fake_printf(f, "%s OK List completed.\r\n", tag);
+		} else if (strcasecmp(cmd, "NOOP") == 0) {
+			fake_printf(f, "%s%s OK NOOP completed.\r\n", s->noop_news != NULL ? s->noop_news :
+			    "", tag);
+		} else if (strcasecmp(cmd, "IDLE") == 0 && s->idle_refusal != NULL) {
+			fake_printf(f, "%s %s\r\n", tag, s->idle_refusal);
+		} else if (strcasecmp(cmd, "IDLE") == 0) {
+			if (s->idle_before != NULL) {
+				fake_printf(f, "%s", s->idle_before);
+				usleep(50 * 1000);
+			}
+			fake_printf(f, "+ idling\r\n%s", s->idle_goahead != NULL ? s->idle_goahead : "");
+			if (s->idle_first != NULL) {
+				usleep((useconds_t)s->idle_delay_ms * 1000);
+				fake_printf(f, "%s", s->idle_first);
+			}
+			if (s->idle_news != NULL) {
+				usleep((useconds_t)s->idle_delay_ms * 1000);
+				fake_printf(f, "%s", s->idle_news);
+			}
+			if (s->idle_end == IDLE_END_BYE) {
+				fake_printf(f, "* BYE Server shutting down.\r\n");
+				return;
+			}
+			if (s->idle_end == IDLE_END_DROP) {
+				fake_drop(f);
+				return;
+			}
+			if (!fake_readline(f, line, sizeof(line)))
+				return;   /* IDLE_END_HOLD: the client went away */
+			buf_printf(&s->cmds, "%s\n", line);
+			if (strcmp(line, "DONE") != 0)
+				return;
+			fake_printf(f, "%s OK Idle completed.\r\n", tag);
+		} else if (strcasecmp(cmd, "LOGOUT") == 0) {
+			fake_printf(f, "* BYE bye\r\n%s OK done\r\n", tag);
+			return;
+		} else {
+			fake_printf(f, "%s BAD what?\r\n", tag);
+		}
+	}
+}
+
+struct agent_session {
+	SSL_CTX *ctx;
+	struct fake *f;
+	struct imapc *im;
+	uint16_t port;
+};
+
+/* Connect and log in to a scripted server over implicit TLS; select INBOX
+ * read-write when select is true. */
+static void
+agent_open(struct agent_session *a, struct agent_script *s, bool select)
+{
+	struct conf_endpoint ep;
+	struct tls_opts o = opts(5);
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+
+	if (s->caps == NULL)
+		s->caps = "IMAP4rev1 IDLE UIDPLUS MOVE";
+	a->ctx = testpki_server_ctx(pki, 0);
+	a->f = fake_start(srv_agent, s, a->ctx);
+	a->port = fake_port(a->f);
+	ep = endpoint("localhost", a->port, CONF_TLS_IMPLICIT);
+	a->im = imapc_connect(&ep, &o, &err);
+	ck_assert_msg(a->im != NULL, "%s", err.msg);
+	ck_assert_msg(imapc_login(a->im, "u", "p", &err), "%s", err.msg);
+	if (select) {
+		ck_assert_msg(imapc_select(a->im, "INBOX", false, &mb, &err), "%s", err.msg);
+		ck_assert_uint_eq(mb.exists, 2);
+	}
+}
+
+/* Log out (when the session is still good), free, and return the commands
+ * the server received after SELECT (or after LOGIN without one); caller frees. */
+static char *
+agent_close(struct agent_session *a, struct agent_script *s, bool logout)
+{
+	struct kerr err = KERR_INIT;
+	char *cmds, *after;
+
+	if (logout)
+		ck_assert_msg(imapc_logout(a->im, &err), "%s", err.msg);
+	imapc_free(&a->im);
+	free(fake_finish(&a->f));
+	SSL_CTX_free(a->ctx);
+	buf_appends(&s->cmds, "");
+	cmds = buf_steal(&s->cmds, NULL);
+	after = strstr(cmds, "SELECT INBOX\n");
+	after = after != NULL ? after + 13 : strstr(cmds, "LOGIN ");
+	after = after != NULL ? xstrdup(after + (strncmp(after, "LOGIN ", 6) == 0 ?
+	    strcspn(after, "\n") + 1 : 0)) : xstrdup(cmds);
+	free(cmds);
+	return after;
+}
+
+/* ---- IDLE ---- */
+
+static const struct {
+	const char *first, *news;
+	uint32_t exists, uidvalidity;
+} idle_news[] = {
+	{ NULL, "* 3 EXISTS\r\n* 1 RECENT\r\n", 3, 77 },
+	{ NULL, "* 1 EXPUNGE\r\n", 1, 77 },
+	{ NULL, "* 2 FETCH (FLAGS (\\Seen))\r\n", 2, 77 },
+	{ "* OK Still here\r\n", "* 4 EXISTS\r\n", 4, 77 },      /* a keep-alive is no news */
+	{ NULL, "* 1 FETCH (UID 3 BODY[HEADER] {6}\r\nX: y\r\n)\r\n", 2, 77 },   /* a literal */
+	{ NULL, "* OK [UIDVALIDITY 78] New UIDVALIDITY\r\n", 2, 78 },
+	{ "* 3 EXISTS\r\n", NULL, 3, 77 },
+};
+
+START_TEST(idle_wakes_on_news)
+{
+	struct agent_script s = {
+		.idle_first = idle_news[_i].first, .idle_news = idle_news[_i].news,
+		.idle_delay_ms = 150,
+	};
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	bool changed = false;
+	int64_t t0, took;
+	char *cmds;
+	int delays = (s.idle_first != NULL) + (s.idle_news != NULL);
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert_msg(imapc_idle(a.im, 10, &changed, &err), "%s", err.msg);
+	took = test_now_ms() - t0;
+	ck_assert(changed);
+	ck_assert_msg(took >= delays * 150 - 20 && took < 3000, "took %lld ms", (long long)took);
+	imapc_selected(a.im, &mb);
+	ck_assert_uint_eq(mb.exists, idle_news[_i].exists);
+	ck_assert_uint_eq(mb.uidvalidity, idle_news[_i].uidvalidity);
+	ck_assert_uint_eq(mb.uidnext, 5);
+	ck_assert_msg(imapc_noop(a.im, &err), "%s", err.msg);   /* the session is in step */
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nDONE\nNOOP\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* News that came in the same packet as the go-ahead sits in libetpan's
+ * buffer, not on the socket: it must not be waited for. */
+START_TEST(idle_news_with_goahead)
+{
+	struct agent_script s = { .idle_goahead = "* 7 EXISTS\r\n* 1 RECENT\r\n" };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	bool changed = false;
+	int64_t t0, took;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert_msg(imapc_idle(a.im, 5, &changed, &err), "%s", err.msg);
+	took = test_now_ms() - t0;
+	ck_assert(changed);
+	ck_assert_msg(took < 1000, "took %lld ms", (long long)took);
+	imapc_selected(a.im, &mb);
+	ck_assert_uint_eq(mb.exists, 7);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nDONE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* News before the go-ahead (RFC 3501 allows untagged data at any time). */
+START_TEST(idle_news_before_goahead)
+{
+	struct agent_script s = { .idle_before = "* 1 EXPUNGE\r\n* OK Still here\r\n" };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	bool changed = false;
+	int64_t t0, took;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert_msg(imapc_idle(a.im, 5, &changed, &err), "%s", err.msg);
+	took = test_now_ms() - t0;
+	ck_assert(changed);
+	ck_assert_msg(took < 1000, "took %lld ms", (long long)took);
+	imapc_selected(a.im, &mb);
+	ck_assert_uint_eq(mb.exists, 1);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nDONE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+static const struct {
+	const char *refusal;
+	enum kerr_class cls;
+	const char *tail;
+} idle_refusals[] = {
+	{ "NO [LIMIT] Too many IDLE sessions", KERR_TEMP,
+	  "IDLE: the server answered NO: [LIMIT] Too many IDLE sessions" },
+	{ "BAD Unknown command", KERR_INTERNAL, "IDLE: the server answered BAD: Unknown command" },
+};
+
+START_TEST(idle_refused)
+{
+	struct agent_script s = { .idle_refusal = idle_refusals[_i].refusal };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed = true;
+	char want[300];
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert(!imapc_idle(a.im, 5, &changed, &err));
+	ck_assert(!changed);
+	ck_assert_int_eq(err.cls, idle_refusals[_i].cls);
+	snprintf(want, sizeof(want), "imap localhost:%u: %s", a.port, idle_refusals[_i].tail);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert_msg(imapc_noop(a.im, &err), "%s", err.msg);   /* the session goes on */
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nNOOP\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+START_TEST(idle_timeout_sends_done)
+{
+	struct agent_script s = { .idle_first = "* OK Still here\r\n", .idle_delay_ms = 300 };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed = true;
+	int64_t t0, took;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert_msg(imapc_idle(a.im, 1, &changed, &err), "%s", err.msg);
+	took = test_now_ms() - t0;
+	ck_assert(!changed);
+	ck_assert_msg(took >= 950 && took < 2500, "took %lld ms", (long long)took);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\nDONE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+struct idle_call {
+	struct imapc *im;
+	bool ok, changed;
+	struct kerr err;
+	int64_t returned_ms;
+};
+
+static void *
+idle_thread(void *arg)
+{
+	struct idle_call *c = arg;
+
+	c->ok = imapc_idle(c->im, 30, &c->changed, &c->err);
+	c->returned_ms = test_now_ms();
+	return NULL;
+}
+
+START_TEST(idle_cancelled_from_another_thread)
+{
+	struct agent_script s = { .idle_end = IDLE_END_HOLD };
+	struct agent_session a;
+	struct idle_call c = { .err = KERR_INIT };
+	struct kerr err = KERR_INIT;
+	char want[200];
+	pthread_t t;
+	int64_t cancelled;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	c.im = a.im;
+	ck_assert_int_eq(pthread_create(&t, NULL, idle_thread, &c), 0);
+	usleep(300 * 1000);
+	cancelled = test_now_ms();
+	imapc_cancel(a.im);
+	pthread_join(t, NULL);
+	ck_assert(!c.ok);
+	ck_assert_msg(c.returned_ms - cancelled < 1000, "returned %lld ms after imapc_cancel",
+	    (long long)(c.returned_ms - cancelled));
+	ck_assert_int_eq(c.err.cls, KERR_TEMP);
+	snprintf(want, sizeof(want), "imap localhost:%u: IDLE: cancelled", a.port);
+	ck_assert_str_eq(c.err.msg, want);
+	ck_assert(!imapc_noop(a.im, &err));               /* the session is dead */
+	ck_assert_int_eq(err.cls, KERR_TEMP);
+	cmds = agent_close(&a, &s, false);
+	ck_assert_str_eq(cmds, "IDLE\n");
+	free(cmds);
+}
+END_TEST
+
+START_TEST(idle_server_bye)
+{
+	struct agent_script s = { .idle_end = IDLE_END_BYE, .idle_first = "* OK Still here\r\n",
+	    .idle_delay_ms = 100 };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed = true;
+	char want[200];
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert(!imapc_idle(a.im, 10, &changed, &err));
+	ck_assert(!changed);
+	ck_assert_int_eq(err.cls, KERR_TEMP);
+	snprintf(want, sizeof(want), "imap localhost:%u: IDLE: the server closed the session: "
+	    "Server shutting down.", a.port);
+	ck_assert_str_eq(err.msg, want);
+	ck_assert(!imapc_noop(a.im, &err));
+	ck_assert_int_eq(err.cls, KERR_TEMP);
+	ck_assert_msg(strstr(err.msg, "not connected") != NULL, "%s", err.msg);
+	cmds = agent_close(&a, &s, true);  /* LOGOUT on a dead session just closes */
+	ck_assert_str_eq(cmds, "IDLE\n");
+	free(cmds);
+}
+END_TEST
+
+START_TEST(idle_connection_dropped)
+{
+	struct agent_script s = { .idle_end = IDLE_END_DROP, .idle_delay_ms = 100,
+	    .idle_first = _i == 0 ? NULL : "* 3 EXI" };   /* 1: dropped inside a line */
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed = true;
+	int64_t t0;
+	char want[200];
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	t0 = test_now_ms();
+	ck_assert(!imapc_idle(a.im, 10, &changed, &err));
+	ck_assert_msg(test_now_ms() - t0 < 3000, "took %lld ms", (long long)(test_now_ms() - t0));
+	ck_assert(!changed);
+	ck_assert_int_eq(err.cls, KERR_TEMP);
+	snprintf(want, sizeof(want), "imap localhost:%u: IDLE: server closed the connection", a.port);
+	ck_assert_str_eq(err.msg, want);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "IDLE\n");
+	free(cmds);
+}
+END_TEST
+
+START_TEST(idle_needs_capability_and_selection)
+{
+	struct agent_script s = { .caps = "IMAP4rev1 UIDPLUS" };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool changed;
+	char *cmds;
+
+	agent_open(&a, &s, false);
+	ck_assert(!imapc_idle(a.im, 1, &changed, &err));          /* nothing selected */
+	ck_assert_int_eq(err.cls, KERR_INTERNAL);
+	ck_assert_msg(strstr(err.msg, "IDLE: no folder is selected") != NULL, "%s", err.msg);
+	ck_assert_msg(imapc_select(a.im, "INBOX", true, &(struct imapc_mailbox){ 0 }, &err), "%s",
+	    err.msg);
+	ck_assert(!imapc_idle(a.im, 1, &changed, &err));          /* no IDLE: poll */
+	ck_assert_int_eq(err.cls, KERR_INTERNAL);
+	ck_assert_msg(strstr(err.msg, "no IDLE capability") != NULL, "%s", err.msg);
+	/* NOOP collects the news instead */
+	s.noop_news = "* 5 EXISTS\r\n* 1 RECENT\r\n";
+	ck_assert_msg(imapc_noop(a.im, &err), "%s", err.msg);
+	{
+		struct imapc_mailbox mb;
+
+		imapc_selected(a.im, &mb);
+		ck_assert_uint_eq(mb.exists, 5);
+	}
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "EXAMINE INBOX\nNOOP\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* ---- move and delete ---- */
+
+static const struct {
+	const char *caps, *folder, *want;
+} moves[] = {
+	{ "IMAP4rev1 IDLE UIDPLUS MOVE", "Archive",
+	  "UID FETCH 3 UID\nUID MOVE 3 Archive\n" },
+	{ "IMAP4rev1 IDLE UIDPLUS", "Archive",
+	  "UID FETCH 3 UID\nUID COPY 3 Archive\nUID STORE 3 +FLAGS.SILENT (\\Deleted)\n"
+	  "UID EXPUNGE 3\n" },
+	{ "IMAP4rev1 IDLE", "Archive",   /* without UIDPLUS: flagged, expunged later */
+	  "UID FETCH 3 UID\nUID COPY 3 Archive\nUID STORE 3 +FLAGS.SILENT (\\Deleted)\n" },
+	{ "IMAP4rev1 IDLE", "Lưu trữ/2026",   /* levels: the server's "." */
+	  "LIST \"\" \"\"\nUID FETCH 3 UID\nUID COPY 3 \"L&AbA-u tr&Hu8-.2026\"\n"
+	  "UID STORE 3 +FLAGS.SILENT (\\Deleted)\n" },
+};
+
+START_TEST(move_commands)
+{
+	struct agent_script s = { .caps = moves[_i].caps, .uid_present = true };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert_msg(imapc_move_uid(a.im, 3, moves[_i].folder, &err), "%s", err.msg);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_msg(strncmp(cmds, moves[_i].want, strlen(moves[_i].want)) == 0 &&
+	    strcmp(cmds + strlen(moves[_i].want), "LOGOUT\n") == 0, "got:\n%swant:\n%s", cmds,
+	    moves[_i].want);
+	free(cmds);
+}
+END_TEST
+
+START_TEST(move_missing_uid)
+{
+	struct agent_script s = { .caps = "IMAP4rev1 UIDPLUS", .uid_present = false };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert(!imapc_move_uid(a.im, 3, "Archive", &err));
+	ck_assert_int_eq(err.cls, KERR_PERM);
+	ck_assert_msg(strstr(err.msg, "UID COPY 3 to \"Archive\": no such message") != NULL, "%s",
+	    err.msg);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "UID FETCH 3 UID\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+START_TEST(delete_commands)
+{
+	struct agent_script s = { .caps = _i == 0 ? "IMAP4rev1 UIDPLUS" : "IMAP4rev1" };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert_msg(imapc_delete_uid(a.im, 3, &err), "%s", err.msg);
+	imapc_selected(a.im, &mb);
+	ck_assert_uint_eq(mb.exists, 1);   /* the server's "* 1 EXPUNGE" */
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, _i == 0 ?
+	    "UID STORE 3 +FLAGS.SILENT (\\Deleted)\nUID EXPUNGE 3\nLOGOUT\n" :
+	    "UID STORE 3 +FLAGS.SILENT (\\Deleted)\nEXPUNGE\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* ---- flags ---- */
+
+static const char *const bad_flags[] = {
+	"", "Ky So", "a(b", "a)b", "[x", "x]", "a{3}", "50%", "*", "\"q\"", "back\\slash",
+	"\\Recent", "\\Foo", "\\", "tab\tx", "ctl\001", "del\177", "8bit\xc3\xa1",
+	"x)\r\nA1 DELETE INBOX", "ok\r\n",
+};
+
+START_TEST(bad_flags_refused_before_sending)
+{
+	struct agent_script s = { 0 };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	const char *two[2] = { "$KysoValid", NULL };
+	static const char msg[] = "Subject: x\r\n\r\nx\r\n";
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		two[1] = bad_flags[i];
+		kerr_clear(&err);
+		ck_assert_msg(!imapc_store_flags(a.im, 3, true, two, 2, &err), "[%zu] accepted", i);
+		ck_assert_int_eq(err.cls, KERR_PERM);
+		ck_assert_msg(strstr(err.msg, "invalid flag") != NULL, "%s", err.msg);
+		ck_assert_msg(strpbrk(err.msg, "\r\n\t\001\177") == NULL, "[%zu] %s", i, err.msg);
+		ck_assert(!imapc_store_flags(a.im, 3, false, &bad_flags[i], 1, &err));
+		ck_assert_int_eq(err.cls, KERR_PERM);
+		ck_assert(!imapc_append(a.im, "INBOX", &bad_flags[i], 1, msg, sizeof(msg) - 1, NULL,
+		    &err));
+		ck_assert_int_eq(err.cls, KERR_PERM);
+	}
+	/* what is allowed goes through */
+	{
+		const char *good[] = { "\\Seen", "\\answered", "$Kyso_Signed", "KySo_HopLe", "$a.b-c+d" };
+
+		ck_assert_msg(imapc_store_flags(a.im, 3, true, good, 5, &err), "%s", err.msg);
+	}
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "UID STORE 3 +FLAGS.SILENT (\\Seen \\Answered $Kyso_Signed KySo_HopLe "
+	    "$a.b-c+d)\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+static const struct {
+	const char *permflags;    /* NULL: not sent */
+	bool readonly, any, valid, hople;
+} perms[] = {
+	{ NULL, false, true, true, true },
+	{ "\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*", false, true, true, true },
+	{ "\\Answered \\Flagged \\Deleted \\Seen \\Draft", false, false, false, false },
+	{ "\\Seen $KysoValid", false, false, true, false },
+	{ "", true, false, false, false },      /* EXAMINE: Dovecot sends "()" */
+	{ NULL, true, false, false, false },
+	{ "\\*", true, false, false, false },
+};
+
+START_TEST(keywords_allowed)
+{
+	struct agent_script s = { .permflags = perms[_i].permflags, .readonly = perms[_i].readonly };
+	struct agent_session a;
+
+	agent_open(&a, &s, true);
+	ck_assert_int_eq(imapc_keywords_allowed(a.im), perms[_i].any);
+	ck_assert_int_eq(imapc_keyword_allowed(a.im, "$KysoValid"), perms[_i].valid);
+	ck_assert_int_eq(imapc_keyword_allowed(a.im, "$kysovalid"), perms[_i].valid);
+	ck_assert_int_eq(imapc_keyword_allowed(a.im, "KySo_HopLe"), perms[_i].hople);
+	free(agent_close(&a, &s, true));
+}
+END_TEST
+
+START_TEST(fetch_flags_parsed)
+{
+	struct agent_script s = { 0 };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	struct imapc_flaglist fl = IMAPC_FLAGLIST_INIT;
+	char *cmds;
+
+	agent_open(&a, &s, true);
+	ck_assert_msg(imapc_fetch_flags(a.im, 3, 0, &fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl.n, 2);
+	ck_assert_uint_eq(fl.m[0].uid, 3);
+	ck_assert_uint_eq(fl.m[0].n, 3);
+	ck_assert_str_eq(fl.m[0].flags[0], "\\Seen");
+	ck_assert_str_eq(fl.m[0].flags[1], "$KysoValid");
+	ck_assert_str_eq(fl.m[0].flags[2], "\\Recent");
+	ck_assert_uint_eq(fl.m[1].uid, 4);
+	ck_assert_uint_eq(fl.m[1].n, 0);
+	/* outside the range asked: dropped */
+	ck_assert_msg(imapc_fetch_flags(a.im, 4, 4, &fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl.n, 1);
+	ck_assert_uint_eq(fl.m[0].uid, 4);
+	ck_assert_msg(imapc_fetch_flags(a.im, 9, 0, &fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl.n, 0);
+	imapc_flaglist_release(&fl);
+	cmds = agent_close(&a, &s, true);
+	ck_assert_str_eq(cmds, "UID FETCH 3:* (UID FLAGS)\nUID FETCH 4 (UID FLAGS)\n"
+	    "UID FETCH 9:* (UID FLAGS)\nLOGOUT\n");
+	free(cmds);
+}
+END_TEST
+
+/* ---- create ---- */
+
+static const struct {
+	const char *folder, *create_reply;
+	bool list_finds, want_ok;
+	const char *want_cmds;
+} creates[] = {
+	{ "Ký số", NULL, false, true, "CREATE \"K&AP0- s&HtE-\"\nSUBSCRIBE \"K&AP0- s&HtE-\"\n" },
+	{ "Ký số", "NO [ALREADYEXISTS] Mailbox already exists.", false, true,
+	  "CREATE \"K&AP0- s&HtE-\"\n" },
+	{ "Old", "NO Mailbox exists.", true, true, "CREATE Old\nLIST \"\" \"Old\"\n" },
+	{ "Bad", "NO [CANNOT] Invalid mailbox name.", false, false, "CREATE Bad\nLIST \"\" \"Bad\"\n" },
+	{ "A/B", NULL, false, true,
+	  "LIST \"\" \"\"\nCREATE A\nSUBSCRIBE A\nCREATE \"A.B\"\nSUBSCRIBE \"A.B\"\n" },
+	{ "A/B", "NO [ALREADYEXISTS] Mailbox already exists.", false, true,
+	  "LIST \"\" \"\"\nCREATE A\nCREATE \"A.B\"\n" },
+	{ "A//B", NULL, false, false, "LIST \"\" \"\"\n" },
+	{ "/A", NULL, false, false, "LIST \"\" \"\"\n" },
+	{ "", NULL, false, false, "" },
+	{ "K\xff", NULL, false, false, "" },
+};
+
+START_TEST(create_folders)
+{
+	struct agent_script s = { .create_reply = creates[_i].create_reply,
+	    .list_finds = creates[_i].list_finds };
+	struct agent_session a;
+	struct kerr err = KERR_INIT;
+	bool ok;
+	char *cmds;
+
+	agent_open(&a, &s, false);
+	ok = imapc_create(a.im, creates[_i].folder, &err);
+	ck_assert_msg(ok == creates[_i].want_ok, "%s", err.msg);
+	if (!ok) {
+		ck_assert_int_eq(err.cls, KERR_CONFIG);
+		if (creates[_i].create_reply != NULL)
+			ck_assert_msg(strstr(err.msg, "CREATE \"Bad\": the server answered NO: [CANNOT] "
+			    "Invalid mailbox name.") != NULL, "%s", err.msg);
+	}
+	cmds = agent_close(&a, &s, true);
+	ck_assert_msg(strncmp(cmds, creates[_i].want_cmds, strlen(creates[_i].want_cmds)) == 0 &&
+	    strcmp(cmds + strlen(creates[_i].want_cmds), "LOGOUT\n") == 0, "got:\n%swant:\n%s",
+	    cmds, creates[_i].want_cmds);
+	free(cmds);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
 	Suite *s = suite_create("imapc");
 	TCase *tc = tcase_create("mutf7");
 	TCase *net = tcase_create("session");
+	TCase *agent = tcase_create("agent");
 
 	tcase_add_loop_test(tc, mutf7_encode_table, 0, (int)(sizeof(mutf7_ok) / sizeof(mutf7_ok[0])));
 	tcase_add_loop_test(tc, mutf7_decode_table, 0, (int)(sizeof(mutf7_ok) / sizeof(mutf7_ok[0])));
@@ -525,6 +1206,26 @@ make_suite(void)
 	tcase_add_test(net, starttls_login_unavailable);
 	tcase_add_test(net, session_over_implicit_tls);
 	suite_add_tcase(s, net);
+
+	tcase_add_unchecked_fixture(agent, setup, teardown);
+	tcase_set_timeout(agent, 30);
+	tcase_add_loop_test(agent, idle_wakes_on_news, 0, (int)(sizeof(idle_news) / sizeof(idle_news[0])));
+	tcase_add_test(agent, idle_news_with_goahead);
+	tcase_add_test(agent, idle_news_before_goahead);
+	tcase_add_loop_test(agent, idle_refused, 0, 2);
+	tcase_add_test(agent, idle_timeout_sends_done);
+	tcase_add_test(agent, idle_cancelled_from_another_thread);
+	tcase_add_test(agent, idle_server_bye);
+	tcase_add_loop_test(agent, idle_connection_dropped, 0, 2);
+	tcase_add_test(agent, idle_needs_capability_and_selection);
+	tcase_add_loop_test(agent, move_commands, 0, (int)(sizeof(moves) / sizeof(moves[0])));
+	tcase_add_test(agent, move_missing_uid);
+	tcase_add_loop_test(agent, delete_commands, 0, 2);
+	tcase_add_test(agent, bad_flags_refused_before_sending);
+	tcase_add_loop_test(agent, keywords_allowed, 0, (int)(sizeof(perms) / sizeof(perms[0])));
+	tcase_add_test(agent, fetch_flags_parsed);
+	tcase_add_loop_test(agent, create_folders, 0, (int)(sizeof(creates) / sizeof(creates[0])));
+	suite_add_tcase(s, agent);
 	return s;
 }
 
