@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <libetpan/libetpan.h>
 
@@ -16,6 +17,8 @@ struct imapc {
 	struct tls_conn *conn;   /* owned; outlives imap's stream */
 	char where[300];         /* "imap host:port" */
 	bool dead;               /* the connection broke: every call fails */
+	bool delim_known;        /* delim below was asked (LIST "" "") */
+	char delim;              /* the server's hierarchy delimiter, '\0' when flat */
 };
 
 /* ------------------------------------------------------------------ */
@@ -262,6 +265,65 @@ imapc_has_capability(struct imapc *im, const char *name)
 /* ------------------------------------------------------------------ */
 /* Commands */
 
+/* ------------------------------------------------------------------ */
+/* Folder names: UTF-8 with '/' between levels in the API; modified UTF-7
+ * with the server's own delimiter on the wire. */
+
+/* Ask the server's hierarchy delimiter (LIST "" ""), once per session. */
+static bool
+learn_delimiter(struct imapc *im, struct kerr *err)
+{
+	clist *result = NULL;
+	int r;
+
+	if (im->delim_known)
+		return true;
+	if (!imap_ready(im, "LIST \"\" \"\"", err))
+		return false;
+	r = mailimap_list(im->imap, "", "", &result);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, "LIST \"\" \"\" (the hierarchy delimiter)", KERR_TEMP, err);
+		return false;
+	}
+	im->delim = '\0';
+	if (result != NULL && clist_begin(result) != NULL) {
+		const struct mailimap_mailbox_list *mb = clist_content(clist_begin(result));
+
+		im->delim = mb->mb_delimiter;
+	}
+	im->delim_known = true;
+	if (result != NULL)
+		mailimap_list_result_free(result);
+	return true;
+}
+
+/* folder (API form) as sent on the wire; caller frees.  NULL with err when
+ * the name is not valid UTF-8 or empty (KERR_CONFIG) or the delimiter could
+ * not be asked. */
+static char *
+folder_wire(struct imapc *im, const char *folder, const char *what, struct kerr *err)
+{
+	char *wire = *folder != '\0' ? imapc_mutf7_encode(folder) : NULL;
+
+	if (wire == NULL) {
+		kerr_set(err, KERR_CONFIG, "%s: %s: the folder name is %s", im->where, what,
+		    *folder == '\0' ? "empty" : "not valid UTF-8");
+		return NULL;
+	}
+	/* '/' is written as itself in modified UTF-7 and is no base64 digit there. */
+	if (strchr(wire, '/') == NULL)
+		return wire;
+	if (!learn_delimiter(im, err)) {
+		free(wire);
+		return NULL;
+	}
+	if (im->delim != '\0' && im->delim != '/')
+		for (char *p = wire; *p != '\0'; p++)
+			if (*p == '/')
+				*p = im->delim;
+	return wire;
+}
+
 bool
 imapc_login(struct imapc *im, const char *user, const char *password, struct kerr *err)
 {
@@ -299,17 +361,13 @@ imapc_select(struct imapc *im, const char *folder, bool readonly, struct imapc_m
     struct kerr *err)
 {
 	char what[300];
-	char *wire = imapc_mutf7_encode(folder);
+	char *wire = NULL;
 	struct mailimap_selection_info *sel;
 	bool ok = false;
 	int r;
 
 	snprintf(what, sizeof(what), "%s \"%s\"", readonly ? "EXAMINE" : "SELECT", folder);
-	if (wire == NULL) {
-		kerr_set(err, KERR_CONFIG, "%s: %s: the folder name is not valid UTF-8", im->where, what);
-		goto out;
-	}
-	if (!imap_ready(im, what, err))
+	if (!imap_ready(im, what, err) || (wire = folder_wire(im, folder, what, err)) == NULL)
 		goto out;
 	r = readonly ? mailimap_examine(im->imap, wire) : mailimap_select(im->imap, wire);
 	if (r != MAILIMAP_NO_ERROR) {
@@ -500,7 +558,7 @@ is_keyword(const char *s)
 	for (; *s != '\0'; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\]", ch) != NULL)
+		if (ch <= 0x20 || ch >= 0x7f || strchr("()[]{%*\"\\", ch) != NULL)
 			return false;
 	}
 	return true;
@@ -524,8 +582,49 @@ make_flag(const char *f)
 		if (strcasecmp(f, sys[i].name) == 0)
 			return sys[i].make();
 	if (f[0] == '\\')
-		return is_keyword(f + 1) ? mailimap_flag_new_flag_extension(xstrdup(f + 1)) : NULL;
+		return NULL;  /* \Recent cannot be set; other system flags do not exist */
 	return is_keyword(f) ? mailimap_flag_new_flag_keyword(xstrdup(f)) : NULL;
+}
+
+/* The caller's flags as a libetpan list (caller frees), or NULL with err
+ * (KERR_PERM) when one is not a system flag or a keyword atom: nothing that
+ * could smuggle protocol onto the wire is ever sent. */
+static struct mailimap_flag_list *
+make_flag_list(struct imapc *im, const char *what, const char *const *flags, size_t n_flags,
+    struct kerr *err)
+{
+	struct mailimap_flag_list *fl = mailimap_flag_list_new_empty();
+
+	if (fl == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP flag list\n");
+		abort();
+	}
+	for (size_t i = 0; i < n_flags; i++) {
+		struct mailimap_flag *f = flags[i] != NULL ? make_flag(flags[i]) : NULL;
+
+		if (f == NULL) {
+			/* The flag may hold anything: show it escaped, never raw. */
+			char shown[80];
+			size_t k = 0;
+
+			for (const char *p = flags[i] != NULL ? flags[i] : "(null)";
+			    *p != '\0' && k + 5 < sizeof(shown); p++) {
+				unsigned char ch = (unsigned char)*p;
+
+				if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+					k += (size_t)snprintf(shown + k, sizeof(shown) - k, "\\x%02x", ch);
+				else
+					shown[k++] = (char)ch;
+			}
+			shown[k] = '\0';
+			kerr_set(err, KERR_PERM, "%s: %s: invalid flag \"%s\" (a system flag such as "
+			    "\\Seen, or a keyword without spaces or ()[]{%%*\"\\)", im->where, what, shown);
+			mailimap_flag_list_free(fl);
+			return NULL;
+		}
+		mailimap_flag_list_add(fl, f);
+	}
+	return fl;
 }
 
 bool
@@ -533,7 +632,7 @@ imapc_append(struct imapc *im, const char *folder, const char *const *flags, siz
     const char *msg, size_t len, uint32_t *uid_r, struct kerr *err)
 {
 	char what[300], why[64];
-	char *wire = imapc_mutf7_encode(folder);
+	char *wire = NULL;
 	struct mailimap_flag_list *fl = NULL;
 	uint32_t uidvalidity = 0, uid = 0;
 	bool ok = false;
@@ -542,29 +641,14 @@ imapc_append(struct imapc *im, const char *folder, const char *const *flags, siz
 	if (uid_r != NULL)
 		*uid_r = 0;
 	snprintf(what, sizeof(what), "APPEND to \"%s\"", folder);
-	if (wire == NULL) {
-		kerr_set(err, KERR_CONFIG, "%s: %s: the folder name is not valid UTF-8", im->where, what);
-		goto out;
-	}
 	if (!message_is_exact(msg, len, why, sizeof(why))) {
 		kerr_set(err, KERR_PERM, "%s: %s: the message cannot be stored unchanged: %s",
 		    im->where, what, why);
 		goto out;
 	}
-	if (n_flags > 0) {
-		fl = mailimap_flag_list_new_empty();
-		for (size_t i = 0; i < n_flags; i++) {
-			struct mailimap_flag *f = make_flag(flags[i]);
-
-			if (f == NULL) {
-				kerr_set(err, KERR_INTERNAL, "%s: %s: invalid flag \"%s\"", im->where,
-				    what, flags[i]);
-				goto out;
-			}
-			mailimap_flag_list_add(fl, f);
-		}
-	}
-	if (!imap_ready(im, what, err))
+	if (n_flags > 0 && (fl = make_flag_list(im, what, flags, n_flags, err)) == NULL)
+		goto out;
+	if (!imap_ready(im, what, err) || (wire = folder_wire(im, folder, what, err)) == NULL)
 		goto out;
 	if (imapc_has_capability(im, "UIDPLUS"))
 		r = mailimap_uidplus_append(im->imap, wire, fl, NULL, msg, len, &uidvalidity, &uid);
@@ -626,6 +710,10 @@ fill_folder(struct imapc_folder *f, const struct mailimap_mailbox_list *mb)
 
 	f->name = utf8 != NULL ? utf8 : xstrdup(mb->mb_name);
 	f->delimiter = mb->mb_delimiter;
+	if (f->delimiter != '\0' && f->delimiter != '/')   /* the API's levels are '/' */
+		for (char *p = f->name; *p != '\0'; p++)
+			if (*p == f->delimiter)
+				*p = '/';
 	f->noselect = false;
 	f->special_use = IMAPC_USE_NONE;
 	if (mb->mb_flag == NULL)
@@ -680,6 +768,841 @@ imapc_folders_find_use(const struct imapc_folders *fs, unsigned use)
 		if ((fs->f[i].special_use & use) != 0 && !fs->f[i].noselect)
 			return &fs->f[i];
 	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Added for the agent: create, flags, move, delete, noop, idle */
+
+/* Did r come from the server refusing (a tagged NO), as opposed to a broken
+ * connection, an unparsable answer, BAD or a bug? */
+static bool
+refused_by_server(const struct imapc *im, int r)
+{
+	struct kerr io = KERR_INIT;
+
+	if (tls_conn_io_error(im->conn, &io))
+		return false;
+	switch (r) {
+	case MAILIMAP_NO_ERROR:
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_FATAL:
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_BAD_STATE:
+	case MAILIMAP_ERROR_MEMORY:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static bool
+need_selected(struct imapc *im, const char *what, struct kerr *err)
+{
+	if (im->imap->imap_state != MAILIMAP_STATE_SELECTED || im->imap->imap_selection_info == NULL) {
+		kerr_set(err, KERR_INTERNAL, "%s: %s: no folder is selected", im->where, what);
+		return false;
+	}
+	return true;
+}
+
+/* Does LIST "" wire answer with a folder that exists?  *exists_r; false on error. */
+static bool
+folder_exists(struct imapc *im, const char *wire, bool *exists_r, struct kerr *err)
+{
+	clist *result = NULL;
+	int r = mailimap_list(im->imap, "", wire, &result);
+
+	*exists_r = false;
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, "LIST", KERR_TEMP, err);
+		return false;
+	}
+	for (clistiter *it = result != NULL ? clist_begin(result) : NULL; it != NULL;
+	    it = clist_next(it)) {
+		struct imapc_folder f;
+
+		fill_folder(&f, clist_content(it));
+		/* \Noselect parents exist as far as CREATE is concerned; \NonExistent do not */
+		if (f.noselect) {
+			const struct mailimap_mailbox_list *mb = clist_content(it);
+			bool nonexistent = false;
+
+			for (clistiter *o = mb->mb_flag != NULL && mb->mb_flag->mbf_oflags != NULL ?
+			    clist_begin(mb->mb_flag->mbf_oflags) : NULL; o != NULL; o = clist_next(o)) {
+				const struct mailimap_mbx_list_oflag *of = clist_content(o);
+
+				if (of->of_type == MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT && of->of_flag_ext != NULL &&
+				    strcasecmp(of->of_flag_ext, "NonExistent") == 0)
+					nonexistent = true;
+			}
+			if (!nonexistent)
+				*exists_r = true;
+		} else {
+			*exists_r = true;
+		}
+		free(f.name);
+	}
+	if (result != NULL)
+		mailimap_list_result_free(result);
+	return true;
+}
+
+/* CREATE one level (wire name); an existing folder is success.  *created_r. */
+static bool
+create_one(struct imapc *im, const char *wire, const char *shown, bool *created_r,
+    struct kerr *err)
+{
+	struct kerr refused = KERR_INIT;
+	char what[300];
+	bool exists;
+	int r;
+
+	*created_r = false;
+	snprintf(what, sizeof(what), "CREATE \"%s\"", shown);
+	r = mailimap_create(im->imap, wire);
+	if (r == MAILIMAP_NO_ERROR) {
+		*created_r = true;
+		return true;
+	}
+	if (!refused_by_server(im, r)) {
+		imap_fail(im, r, what, KERR_TEMP, err);
+		return false;
+	}
+	if (resp_code_is(im, "ALREADYEXISTS"))   /* RFC 5530; Dovecot, Cyrus */
+		return true;
+	imap_fail(im, r, what, KERR_CONFIG, &refused);
+	/* Servers without the code: does it exist after all? */
+	if (!folder_exists(im, wire, &exists, err))
+		return false;
+	if (exists)
+		return true;
+	*err = refused;
+	return false;
+}
+
+bool
+imapc_create(struct imapc *im, const char *folder, struct kerr *err)
+{
+	char what[300];
+	char *wire = NULL, *prefix = NULL;
+	bool ok = false;
+	size_t len = strlen(folder);
+
+	snprintf(what, sizeof(what), "CREATE \"%s\"", folder);
+	if (!imap_ready(im, what, err) || (wire = folder_wire(im, folder, what, err)) == NULL)
+		goto out;
+	if (folder[0] == '/' || folder[len - 1] == '/' || strstr(folder, "//") != NULL) {
+		kerr_set(err, KERR_CONFIG, "%s: %s: the folder name has an empty level", im->where, what);
+		goto out;
+	}
+	/* Each parent first ("Ký số" for "Ký số/Lỗi"), then the folder itself;
+	 * on a flat server (no delimiter) '/' is just a character. */
+	prefix = xstrdup(folder);
+	for (size_t i = 0; i <= len; i++) {
+		char *pwire;
+		bool created;
+		int r;
+
+		if (folder[i] != '\0' && (folder[i] != '/' || im->delim == '\0'))
+			continue;
+		prefix[i] = '\0';
+		snprintf(what, sizeof(what), "CREATE \"%s\"", prefix);
+		if ((pwire = folder_wire(im, prefix, what, err)) == NULL)
+			goto out;
+		if (!create_one(im, pwire, prefix, &created, err)) {
+			free(pwire);
+			goto out;
+		}
+		r = created ? mailimap_subscribe(im->imap, pwire) : MAILIMAP_NO_ERROR;
+		free(pwire);
+		if (r != MAILIMAP_NO_ERROR) {
+			snprintf(what, sizeof(what), "SUBSCRIBE \"%s\"", prefix);
+			imap_fail(im, r, what, KERR_TEMP, err);
+			goto out;
+		}
+		prefix[i] = folder[i];
+	}
+	ok = true;
+out:
+	free(prefix);
+	free(wire);
+	return ok;
+}
+
+/* ---- flags ---- */
+
+void
+imapc_flaglist_release(struct imapc_flaglist *fl)
+{
+	for (size_t i = 0; i < fl->n; i++) {
+		for (size_t j = 0; j < fl->m[i].n; j++)
+			free(fl->m[i].flags[j]);
+		free(fl->m[i].flags);
+	}
+	free(fl->m);
+	fl->m = NULL;
+	fl->n = 0;
+}
+
+/* A flag as IMAP writes it ("\\Seen", "$KysoValid"); caller frees; NULL if unknown. */
+static char *
+flag_string(const struct mailimap_flag *f)
+{
+	switch (f->fl_type) {
+	case MAILIMAP_FLAG_ANSWERED:
+		return xstrdup("\\Answered");
+	case MAILIMAP_FLAG_FLAGGED:
+		return xstrdup("\\Flagged");
+	case MAILIMAP_FLAG_DELETED:
+		return xstrdup("\\Deleted");
+	case MAILIMAP_FLAG_SEEN:
+		return xstrdup("\\Seen");
+	case MAILIMAP_FLAG_DRAFT:
+		return xstrdup("\\Draft");
+	case MAILIMAP_FLAG_KEYWORD:
+		return f->fl_data.fl_keyword != NULL ? xstrdup(f->fl_data.fl_keyword) : NULL;
+	case MAILIMAP_FLAG_EXTENSION:
+		return f->fl_data.fl_extension != NULL ? xasprintf("\\%s", f->fl_data.fl_extension) : NULL;
+	default:
+		return NULL;
+	}
+}
+
+/* One FETCH answer: its UID and whether it has FLAGS (*flags_r may be NULL then: "()"). */
+static bool
+scan_flags(const struct mailimap_msg_att *att, uint32_t *uid_r, const clist **flags_r)
+{
+	bool has_flags = false;
+
+	*uid_r = 0;
+	*flags_r = NULL;
+	for (clistiter *it = clist_begin(att->att_list); it != NULL; it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC && item->att_data.att_static != NULL &&
+		    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_UID) {
+			*uid_r = item->att_data.att_static->att_data.att_uid;
+		} else if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC &&
+		    item->att_data.att_dyn != NULL) {
+			*flags_r = item->att_data.att_dyn->att_list;
+			has_flags = true;
+		}
+	}
+	return has_flags;
+}
+
+bool
+imapc_fetch_flags(struct imapc *im, uint32_t uid_min, uint32_t uid_max,
+    struct imapc_flaglist *list_r, struct kerr *err)
+{
+	char what[64];
+	struct mailimap_set *set = NULL;
+	struct mailimap_fetch_type *ft = NULL;
+	clist *result = NULL;
+	bool ok = false;
+	size_t n = 0;
+	int r;
+
+	imapc_flaglist_release(list_r);
+	if (uid_min == 0)
+		uid_min = 1;
+	if (uid_max != 0)
+		snprintf(what, sizeof(what), "UID FETCH %u:%u FLAGS", (unsigned)uid_min, (unsigned)uid_max);
+	else
+		snprintf(what, sizeof(what), "UID FETCH %u:* FLAGS", (unsigned)uid_min);
+	if (uid_max != 0 && uid_max < uid_min) {
+		ok = true;   /* an empty range */
+		goto out;
+	}
+	if (!imap_ready(im, what, err) || !need_selected(im, what, err))
+		goto out;
+	set = mailimap_set_new_interval(uid_min, uid_max);   /* 0 is written "*" */
+	ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	if (set == NULL || ft == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP FETCH\n");
+		abort();
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	r = mailimap_uid_fetch(im->imap, set, ft, &result);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, what, KERR_TEMP, err);
+		goto out;
+	}
+	list_r->m = xreallocarray(NULL, result != NULL ? (size_t)clist_count(result) : 0,
+	    sizeof(struct imapc_msgflags));
+	for (clistiter *it = result != NULL ? clist_begin(result) : NULL; it != NULL;
+	    it = clist_next(it)) {
+		struct imapc_msgflags *m;
+		const clist *flags;
+		uint32_t uid;
+
+		/* "n:*" also matches the last message when its UID is < n; unsolicited
+		 * FETCHes of other messages may come too. */
+		if (!scan_flags(clist_content(it), &uid, &flags) || uid == 0 || uid < uid_min ||
+		    (uid_max != 0 && uid > uid_max))
+			continue;
+		m = &list_r->m[n++];
+		m->uid = uid;
+		m->n = 0;
+		m->flags = xreallocarray(NULL, flags != NULL ? (size_t)clist_count(flags) : 0,
+		    sizeof(char *));
+		for (clistiter *f = flags != NULL ? clist_begin((clist *)flags) : NULL; f != NULL;
+		    f = clist_next(f)) {
+			const struct mailimap_flag_fetch *ff = clist_content(f);
+			char *name = NULL;
+
+			if (ff->fl_type == MAILIMAP_FLAG_FETCH_RECENT)
+				name = xstrdup("\\Recent");
+			else if (ff->fl_flag != NULL)
+				name = flag_string(ff->fl_flag);
+			if (name != NULL)
+				m->flags[m->n++] = name;
+		}
+	}
+	list_r->n = n;
+	/* Stable (a later report of the same UID stays later) and linear on the
+	 * ascending order servers answer in. */
+	for (size_t i = 1; i < list_r->n; i++) {
+		struct imapc_msgflags m = list_r->m[i];
+		size_t j = i;
+
+		for (; j > 0 && list_r->m[j - 1].uid > m.uid; j--)
+			list_r->m[j] = list_r->m[j - 1];
+		list_r->m[j] = m;
+	}
+	/* One entry per UID: when a message was reported twice, keep the later report. */
+	n = 0;
+	for (size_t i = 0; i < list_r->n; i++) {
+		if (n > 0 && list_r->m[n - 1].uid == list_r->m[i].uid) {
+			struct imapc_msgflags *old = &list_r->m[n - 1];
+
+			for (size_t j = 0; j < old->n; j++)
+				free(old->flags[j]);
+			free(old->flags);
+			*old = list_r->m[i];
+			continue;
+		}
+		list_r->m[n++] = list_r->m[i];
+	}
+	list_r->n = n;
+	ok = true;
+out:
+	if (result != NULL)
+		mailimap_fetch_list_free(result);
+	if (ft != NULL)
+		mailimap_fetch_type_free(ft);
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (!ok)
+		imapc_flaglist_release(list_r);
+	return ok;
+}
+
+bool
+imapc_store_flags(struct imapc *im, uint32_t uid, bool add, const char *const *flags,
+    size_t n_flags, struct kerr *err)
+{
+	char what[64];
+	struct mailimap_flag_list *fl = NULL;
+	struct mailimap_store_att_flags *att = NULL;
+	struct mailimap_set *set = NULL;
+	bool ok = false;
+	int r;
+
+	snprintf(what, sizeof(what), "UID STORE %u %cFLAGS.SILENT", (unsigned)uid, add ? '+' : '-');
+	if (n_flags == 0)
+		return true;
+	/* Checked before anything is sent, even on a dead session. */
+	if ((fl = make_flag_list(im, what, flags, n_flags, err)) == NULL)
+		return false;
+	if (uid == 0) {
+		kerr_set(err, KERR_INTERNAL, "%s: %s: UID 0 does not exist", im->where, what);
+		goto out;
+	}
+	if (!imap_ready(im, what, err) || !need_selected(im, what, err))
+		goto out;
+	att = add ? mailimap_store_att_flags_new_add_flags_silent(fl) :
+	    mailimap_store_att_flags_new_remove_flags_silent(fl);
+	set = mailimap_set_new_single(uid);
+	if (att == NULL || set == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP STORE\n");
+		abort();
+	}
+	fl = NULL;   /* att owns it */
+	r = mailimap_uid_store(im->imap, set, att);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, what, KERR_PERM, err);
+		goto out;
+	}
+	ok = true;
+out:
+	if (set != NULL)
+		mailimap_set_free(set);
+	if (att != NULL)
+		mailimap_store_att_flags_free(att);
+	if (fl != NULL)
+		mailimap_flag_list_free(fl);
+	return ok;
+}
+
+/* PERMANENTFLAGS of the selected folder: *all_r when it has "\*"; returns
+ * false when the server sent none (anything goes). */
+static bool
+perm_flags(struct imapc *im, const clist **list_r, bool *all_r)
+{
+	const struct mailimap_selection_info *sel =
+	    im->imap != NULL ? im->imap->imap_selection_info : NULL;
+
+	*list_r = NULL;
+	*all_r = false;
+	if (sel == NULL || sel->sel_perm_flags == NULL)
+		return false;
+	*list_r = sel->sel_perm_flags;
+	for (clistiter *it = clist_begin(sel->sel_perm_flags); it != NULL; it = clist_next(it)) {
+		const struct mailimap_flag_perm *fp = clist_content(it);
+
+		if (fp->fl_type == MAILIMAP_FLAG_PERM_ALL)
+			*all_r = true;
+	}
+	return true;
+}
+
+bool
+imapc_keywords_allowed(struct imapc *im)
+{
+	const clist *list;
+	bool all;
+
+	return !perm_flags(im, &list, &all) || all;
+}
+
+bool
+imapc_keyword_allowed(struct imapc *im, const char *keyword)
+{
+	const clist *list;
+	bool all;
+
+	if (!perm_flags(im, &list, &all) || all)
+		return true;
+	for (clistiter *it = clist_begin((clist *)list); it != NULL; it = clist_next(it)) {
+		const struct mailimap_flag_perm *fp = clist_content(it);
+		char *name = fp->fl_type == MAILIMAP_FLAG_PERM_FLAG && fp->fl_flag != NULL ?
+		    flag_string(fp->fl_flag) : NULL;
+		bool same = name != NULL && strcasecmp(name, keyword) == 0;
+
+		free(name);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* ---- move, delete ---- */
+
+/* Is uid in the selected folder (UID FETCH uid (UID))? */
+static bool
+uid_present(struct imapc *im, uint32_t uid, const char *what, bool *present_r, struct kerr *err)
+{
+	struct mailimap_set *set = mailimap_set_new_single(uid);
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att(mailimap_fetch_att_new_uid());
+	clist *result = NULL;
+	bool ok = false;
+	int r;
+
+	*present_r = false;
+	if (set == NULL || ft == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP FETCH\n");
+		abort();
+	}
+	r = mailimap_uid_fetch(im->imap, set, ft, &result);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, what, KERR_TEMP, err);
+		goto out;
+	}
+	for (clistiter *it = result != NULL ? clist_begin(result) : NULL; it != NULL;
+	    it = clist_next(it)) {
+		const struct mailimap_msg_att_body_section *body;
+		uint32_t got;
+
+		scan_msg_att(clist_content(it), &got, &body);
+		if (got == uid)
+			*present_r = true;
+	}
+	ok = true;
+out:
+	if (result != NULL)
+		mailimap_fetch_list_free(result);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	return ok;
+}
+
+static bool
+uid_store_deleted(struct imapc *im, uint32_t uid, struct kerr *err)
+{
+	static const char *const deleted[] = { "\\Deleted" };
+
+	return imapc_store_flags(im, uid, true, deleted, 1, err);
+}
+
+/* UID EXPUNGE uid with UIDPLUS, else EXPUNGE (all \Deleted) when plain_ok. */
+static bool
+expunge_uid(struct imapc *im, uint32_t uid, bool plain_ok, struct kerr *err)
+{
+	char what[64];
+	struct mailimap_set *set;
+	int r;
+
+	if (!imapc_has_capability(im, "UIDPLUS")) {
+		if (!plain_ok)
+			return true;
+		r = mailimap_expunge(im->imap);
+		if (r != MAILIMAP_NO_ERROR) {
+			imap_fail(im, r, "EXPUNGE", KERR_PERM, err);
+			return false;
+		}
+		return true;
+	}
+	snprintf(what, sizeof(what), "UID EXPUNGE %u", (unsigned)uid);
+	set = mailimap_set_new_single(uid);
+	if (set == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP set\n");
+		abort();
+	}
+	r = mailimap_uid_expunge(im->imap, set);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, what, KERR_PERM, err);
+		return false;
+	}
+	return true;
+}
+
+bool
+imapc_move_uid(struct imapc *im, uint32_t uid, const char *folder, struct kerr *err)
+{
+	char what[300];
+	char *wire = NULL;
+	struct mailimap_set *set = NULL;
+	bool move = imapc_has_capability(im, "MOVE"), present, ok = false;
+	int r;
+
+	snprintf(what, sizeof(what), "%s %u to \"%s\"", move ? "UID MOVE" : "UID COPY", (unsigned)uid,
+	    folder);
+	if (!imap_ready(im, what, err) || !need_selected(im, what, err) ||
+	    (wire = folder_wire(im, folder, what, err)) == NULL)
+		goto out;
+	/* UID MOVE/COPY of a UID that is gone answers OK and does nothing. */
+	if (!uid_present(im, uid, what, &present, err))
+		goto out;
+	if (!present) {
+		kerr_set(err, KERR_PERM, "%s: %s: no such message in the selected folder (moved or "
+		    "deleted?)", im->where, what);
+		goto out;
+	}
+	set = mailimap_set_new_single(uid);
+	if (set == NULL) {
+		fprintf(stderr, "kyso: out of memory building an IMAP set\n");
+		abort();
+	}
+	r = move ? mailimap_uid_move(im->imap, set, wire) : mailimap_uid_copy(im->imap, set, wire);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, what, im->imap->imap_response_info != NULL &&
+		    im->imap->imap_response_info->rsp_trycreate ? KERR_CONFIG : KERR_PERM, err);
+		goto out;
+	}
+	/* Without MOVE: flag the original; expunge just it when UIDPLUS allows. */
+	if (!move && (!uid_store_deleted(im, uid, err) || !expunge_uid(im, uid, false, err)))
+		goto out;
+	ok = true;
+out:
+	if (set != NULL)
+		mailimap_set_free(set);
+	free(wire);
+	return ok;
+}
+
+bool
+imapc_delete_uid(struct imapc *im, uint32_t uid, struct kerr *err)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "delete UID %u", (unsigned)uid);
+	if (!imap_ready(im, what, err) || !need_selected(im, what, err))
+		return false;
+	return uid_store_deleted(im, uid, err) && expunge_uid(im, uid, true, err);
+}
+
+/* ---- noop, idle ---- */
+
+bool
+imapc_noop(struct imapc *im, struct kerr *err)
+{
+	int r;
+
+	if (!imap_ready(im, "NOOP", err))
+		return false;
+	r = mailimap_noop(im->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, "NOOP", KERR_TEMP, err);
+		return false;
+	}
+	return true;
+}
+
+void
+imapc_selected(struct imapc *im, struct imapc_mailbox *mb_r)
+{
+	const struct mailimap_selection_info *sel =
+	    im->imap != NULL ? im->imap->imap_selection_info : NULL;
+
+	memset(mb_r, 0, sizeof(*mb_r));
+	if (sel == NULL)
+		return;
+	mb_r->uidvalidity = sel->sel_uidvalidity;
+	mb_r->uidnext = sel->sel_uidnext;
+	mb_r->exists = sel->sel_exists;
+	mb_r->readonly = sel->sel_perm == MAILIMAP_MAILBOX_READONLY;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum idle_line {
+	IDLE_LINE_NOISE,     /* "* OK Still here", "+ idling", ... */
+	IDLE_LINE_CHANGE,    /* EXISTS, EXPUNGE, FETCH, RECENT, UIDVALIDITY */
+	IDLE_LINE_BYE,
+	IDLE_LINE_TAGGED,    /* the server ended IDLE itself */
+};
+
+/* What one line the server sent during IDLE means; applies EXISTS, EXPUNGE
+ * and UIDVALIDITY to the selected-folder numbers. */
+static enum idle_line
+idle_classify(struct imapc *im, const char *line)
+{
+	struct mailimap_selection_info *sel = im->imap->imap_selection_info;
+	char tag[16];
+	unsigned long n;
+	char *end;
+	const char *p;
+
+	snprintf(tag, sizeof(tag), "%d ", im->imap->imap_tag);
+	if (strncmp(line, tag, strlen(tag)) == 0)
+		return IDLE_LINE_TAGGED;
+	if (strncmp(line, "* ", 2) != 0)
+		return IDLE_LINE_NOISE;
+	p = line + 2;
+	if (strncasecmp(p, "BYE", 3) == 0 && (p[3] == ' ' || p[3] == '\r' || p[3] == '\n'))
+		return IDLE_LINE_BYE;
+	if (strncasecmp(p, "OK [UIDVALIDITY ", 16) == 0) {
+		n = strtoul(p + 16, &end, 10);
+		if (end != p + 16 && *end == ']' && n != 0 && n <= UINT32_MAX) {
+			sel->sel_uidvalidity = (uint32_t)n;
+			return IDLE_LINE_CHANGE;
+		}
+		return IDLE_LINE_NOISE;
+	}
+	if (*p < '0' || *p > '9')
+		return IDLE_LINE_NOISE;
+	n = strtoul(p, &end, 10);
+	if (*end != ' ' || n > UINT32_MAX)
+		return IDLE_LINE_NOISE;
+	end++;
+	if (strncasecmp(end, "EXISTS", 6) == 0) {
+		sel->sel_exists = (uint32_t)n;
+		sel->sel_has_exists = 1;
+		return IDLE_LINE_CHANGE;
+	}
+	if (strncasecmp(end, "EXPUNGE", 7) == 0) {
+		if (sel->sel_exists > 0)
+			sel->sel_exists--;
+		return IDLE_LINE_CHANGE;
+	}
+	if (strncasecmp(end, "RECENT", 6) == 0) {
+		sel->sel_recent = (uint32_t)n;
+		sel->sel_has_recent = 1;
+		return IDLE_LINE_CHANGE;
+	}
+	if (strncasecmp(end, "FETCH", 5) == 0)
+		return IDLE_LINE_CHANGE;
+	return IDLE_LINE_NOISE;
+}
+
+/* Read one whole response during IDLE into the session's line buffer,
+ * including any literals ("{12}\r\n" + 12 bytes + the rest of the line).
+ * Returns the first line, or NULL when the connection failed. */
+static const char *
+idle_read_response(struct imapc *im)
+{
+	MMAPString *buf = im->imap->imap_stream_buffer;
+	size_t start = 0;
+
+	if (mailstream_read_line(im->imap->imap_stream, buf) == NULL)
+		return NULL;
+	for (;;) {
+		/* a literal announced at the end of the line just read */
+		const char *line = buf->str + start;
+		size_t len = buf->len - start;
+		unsigned long n;
+		const char *brace;
+		char *end;
+
+		if (len < 5 || line[len - 1] != '\n' || line[len - 2] != '\r' || line[len - 3] != '}')
+			break;
+		brace = memrchr(line, '{', len - 3);
+		if (brace == NULL)
+			break;
+		n = strtoul(brace + 1, &end, 10);
+		if (end != line + len - 3 || n > 64UL * 1024 * 1024)
+			break;
+		while (n > 0) {
+			char chunk[4096];
+			ssize_t got = mailstream_read(im->imap->imap_stream, chunk,
+			    n < sizeof(chunk) ? n : sizeof(chunk));
+
+			if (got <= 0)
+				return NULL;
+			n -= (size_t)got;   /* the literal's bytes are not kept */
+		}
+		start = buf->len;
+		if (mailstream_read_line_append(im->imap->imap_stream, buf) == NULL)
+			return NULL;
+	}
+	return buf->str;
+}
+
+/* The server's text after "* BYE " or "TAG NO ", without CRLF, for messages. */
+static void
+line_text(const char *line, size_t skip_words, char *dst, size_t n)
+{
+	size_t len;
+
+	for (size_t w = 0; w < skip_words; w++) {
+		const char *sp = strchr(line, ' ');
+
+		line = sp != NULL ? sp + 1 : line + strlen(line);
+	}
+	len = strcspn(line, "\r\n");
+	snprintf(dst, n, "%.*s", (int)len, line);
+}
+
+bool
+imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
+{
+	const struct mailimap_selection_info *sel;
+	uint32_t exists0, uidvalidity0;
+	int64_t deadline;
+	bool changed = false;
+	int r;
+
+	*changed_r = false;
+	if (!imap_ready(im, "IDLE", err) || !need_selected(im, "IDLE", err))
+		return false;
+	if (!imapc_has_capability(im, "IDLE")) {
+		kerr_set(err, KERR_INTERNAL, "%s: IDLE: the server has no IDLE capability (poll with "
+		    "NOOP)", im->where);
+		return false;
+	}
+	sel = im->imap->imap_selection_info;
+	exists0 = sel->sel_exists;
+	uidvalidity0 = sel->sel_uidvalidity;
+	deadline = mono_ms() + (timeout_s > 0 ? (int64_t)timeout_s * 1000 : 0);
+
+	im->imap->imap_response = NULL;   /* set again only if IDLE gets a tagged answer */
+	r = mailimap_idle(im->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_PARSE && im->imap->imap_response != NULL) {
+			/* a tagged NO instead of the go-ahead */
+			imap_fail(im, MAILIMAP_ERROR_EXTENSION, "IDLE", KERR_TEMP, err);
+			return false;
+		}
+		imap_fail(im, r, "IDLE", KERR_TEMP, err);
+		return false;
+	}
+
+	/* Wait for news.  Bytes may already sit in the stream's buffer (they came
+	 * with the go-ahead): only an empty buffer means waiting on the socket. */
+	for (;;) {
+		const char *line;
+		int64_t left = deadline - mono_ms();
+		char text[300];
+
+		if (im->imap->imap_stream->read_buffer_len == 0) {
+			enum tls_wait w = tls_conn_wait(im->conn, left > 0 ? (left > INT32_MAX ?
+			    INT32_MAX : (int)left) : 0);
+
+			if (w == TLS_WAIT_TIMEOUT)
+				break;
+			if (w == TLS_WAIT_CANCELLED) {
+				im->dead = true;
+				kerr_set(err, KERR_TEMP, "%s: IDLE: cancelled", im->where);
+				return false;
+			}
+			if (w == TLS_WAIT_ERROR) {
+				im->dead = true;
+				kerr_set(err, KERR_TEMP, "%s: IDLE: connection lost", im->where);
+				return false;
+			}
+		}
+		line = idle_read_response(im);
+		if (line == NULL) {
+			imap_fail(im, MAILIMAP_ERROR_STREAM, "IDLE", KERR_TEMP, err);
+			return false;
+		}
+		switch (idle_classify(im, line)) {
+		case IDLE_LINE_NOISE:
+			continue;
+		case IDLE_LINE_CHANGE:
+			changed = true;
+			break;
+		case IDLE_LINE_BYE:
+			im->dead = true;
+			line_text(line, 2, text, sizeof(text));
+			kerr_set(err, KERR_TEMP, "%s: IDLE: the server closed the session: %s", im->where,
+			    text);
+			return false;
+		case IDLE_LINE_TAGGED:
+			/* The server ended IDLE on its own: no DONE to send. */
+			if (strncasecmp(line + strcspn(line, " ") + 1, "OK", 2) == 0) {
+				*changed_r = sel->sel_exists != exists0 ||
+				    sel->sel_uidvalidity != uidvalidity0;
+				return true;
+			}
+			line_text(line, 1, text, sizeof(text));
+			kerr_set(err, KERR_TEMP, "%s: IDLE: the server ended IDLE: %s", im->where, text);
+			return false;
+		}
+		break;
+	}
+
+	/* DONE; the answer may bring more EXISTS/EXPUNGE/FETCH, which libetpan
+	 * applies to the selection (EXISTS, EXPUNGE) or lists (EXPUNGE, FETCH). */
+	r = mailimap_idle_done(im->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		imap_fail(im, r, "IDLE (DONE)", KERR_TEMP, err);
+		return false;
+	}
+	sel = im->imap->imap_selection_info;
+	if (sel->sel_has_exists || sel->sel_has_recent || sel->sel_exists != exists0 ||
+	    sel->sel_uidvalidity != uidvalidity0)
+		changed = true;
+	if (im->imap->imap_response_info != NULL &&
+	    ((im->imap->imap_response_info->rsp_expunged != NULL &&
+	    clist_count(im->imap->imap_response_info->rsp_expunged) > 0) ||
+	    (im->imap->imap_response_info->rsp_fetch_list != NULL &&
+	    clist_count(im->imap->imap_response_info->rsp_fetch_list) > 0)))
+		changed = true;
+	*changed_r = changed;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

@@ -21,7 +21,12 @@
  * asked again (the plain-text ones may have been forged).
  *
  * Folder names are UTF-8 everywhere in this API ("Ký số"); imapc converts
- * them to and from IMAP's modified UTF-7 on the wire.
+ * them to and from IMAP's modified UTF-7 on the wire.  Levels are separated
+ * by '/' in this API whatever the server uses ("Ký số/Lỗi" is "Ký số.Lỗi"
+ * on a Dovecot with the "." separator): imapc asks the server's delimiter
+ * (LIST "" "") the first time a name holds '/', and imapc_list writes the
+ * server's delimiter back as '/'.  On a server without hierarchy '/' is an
+ * ordinary character.
  *
  * Errors follow smime/base.h: a lost connection or a timeout is KERR_TEMP, a
  * refused login or an untrusted certificate is KERR_CONFIG, a message the
@@ -156,9 +161,11 @@ char *imapc_mutf7_decode(const char *s);
 /* ---- Added for the agent (#5).  Every call works on the selected folder
  * unless it names one; folder names are UTF-8. ---- */
 
-/* CREATE folder, and its parents when the name holds the server's hierarchy
- * delimiter ("Ký số/Lỗi" creates "Ký số" first).  A folder that already
- * exists is success.  SUBSCRIBEs what it creates, so webmail shows it. */
+/* CREATE folder, and its parents when the name has several levels
+ * ("Ký số/Lỗi" creates "Ký số" first).  A folder that already exists is
+ * success ([ALREADYEXISTS], or LIST finds it).  SUBSCRIBEs what it creates,
+ * so webmail shows it.  A name with an empty level ("a//b", "/a") or that
+ * the server refuses is KERR_CONFIG. */
 bool imapc_create(struct imapc *im, const char *folder, struct kerr *err);
 
 /* Flags and keywords of one message, as the server reports them. */
@@ -174,28 +181,40 @@ struct imapc_flaglist {
 #define IMAPC_FLAGLIST_INIT { NULL, 0 }
 void imapc_flaglist_release(struct imapc_flaglist *fl);
 
-/* UID FETCH uid_min:uid_max (uid_max 0: "*") FLAGS.  list_r is replaced. */
+/* UID FETCH uid_min:uid_max (uid_max 0: "*") FLAGS.  list_r is replaced
+ * (release it); only UIDs inside the range are kept (the server also answers
+ * "n:*" with the last message when its UID is below n).  Does not touch
+ * \Seen. */
 bool imapc_fetch_flags(struct imapc *im, uint32_t uid_min, uint32_t uid_max,
     struct imapc_flaglist *list_r, struct kerr *err);
 
 /* UID STORE uid +FLAGS.SILENT (add) or -FLAGS.SILENT (remove) the given
  * flags/keywords.  n_flags == 0 is a no-op.  Needs a SELECTed (read-write)
- * folder.  Never touches \Seen unless asked. */
+ * folder.  Never touches \Seen unless asked.  Each flag must be a system
+ * flag (\Seen \Answered \Flagged \Deleted \Draft) or a keyword atom (no
+ * space, control character or ()[]{%*"\): anything else is KERR_PERM and
+ * nothing is sent (imapc_append checks its flags the same way). */
 bool imapc_store_flags(struct imapc *im, uint32_t uid, bool add, const char *const *flags,
     size_t n_flags, struct kerr *err);
 
-/* May this folder hold the keyword (PERMANENTFLAGS has it or "\*")?  Valid
- * after imapc_select; true when the server sent no PERMANENTFLAGS. */
+/* May new keywords be stored in the selected folder (PERMANENTFLAGS has
+ * "\*")?  Valid after imapc_select; true when the server sent no
+ * PERMANENTFLAGS.  imapc_keyword_allowed: may this one keyword be stored
+ * (also true when PERMANENTFLAGS lists it). */
 bool imapc_keywords_allowed(struct imapc *im);
+bool imapc_keyword_allowed(struct imapc *im, const char *keyword);
 
 /* Move one message to folder: UID MOVE when the server has MOVE, else
  * UID COPY + UID STORE \Deleted + UID EXPUNGE (UIDPLUS) or, without UIDPLUS,
  * COPY + \Deleted only (the message is then expunged by the next EXPUNGE).
- * A UID that is no longer there is KERR_PERM. */
+ * A UID that is no longer there is KERR_PERM (checked first with UID FETCH,
+ * as UID MOVE/COPY of a missing UID answers OK); a destination that does not
+ * exist ([TRYCREATE]) is KERR_CONFIG. */
 bool imapc_move_uid(struct imapc *im, uint32_t uid, const char *folder, struct kerr *err);
 
 /* Remove one message from the selected folder: STORE \Deleted then
- * UID EXPUNGE uid (UIDPLUS) or EXPUNGE. */
+ * UID EXPUNGE uid (UIDPLUS) or EXPUNGE (which also removes any other message
+ * flagged \Deleted).  A UID that is already gone is success. */
 bool imapc_delete_uid(struct imapc *im, uint32_t uid, struct kerr *err);
 
 /* NOOP: keeps the session alive and collects EXISTS/EXPUNGE news. */
@@ -206,9 +225,12 @@ bool imapc_noop(struct imapc *im, struct kerr *err);
  * 25 min) or until the server reports a change in the selected folder
  * (EXISTS, EXPUNGE, FETCH) or imapc_cancel() is called from another thread;
  * then it sends DONE and reads the tagged reply before returning.
- * *changed_r says whether the server reported anything.  Cancelled: false
- * with err "cancelled" (KERR_TEMP) and the session must be freed.  Without
- * the IDLE capability it is KERR_INTERNAL: callers poll with imapc_noop. */
+ * *changed_r says whether the server reported anything (keep-alives such as
+ * "* OK Still here" do not count and do not end the wait).  Cancelled: false
+ * with err "cancelled" (KERR_TEMP) and the session must be freed.  A BYE or a
+ * dropped connection during IDLE is KERR_TEMP (the session is dead).  Without
+ * the IDLE capability it is KERR_INTERNAL: callers poll with imapc_noop.
+ * Needs a selected folder (KERR_INTERNAL otherwise). */
 bool imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err);
 
 /* The UIDVALIDITY / UIDNEXT / EXISTS of the selected folder as last reported

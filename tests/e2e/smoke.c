@@ -10,12 +10,17 @@
  * before TLS); what was sent must arrive byte for byte, after the
  * Return-Path/Received lines the servers put on top.  Then every way a
  * connection must fail is tried, checking the message text and class.
+ * Last, what the agent needs of imapc against the real Dovecot: nested UTF-8
+ * folders, keywords, MOVE, delete, and IDLE woken by another session (the
+ * wake latency is printed as a TAP comment).
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -460,12 +465,306 @@ START_TEST(smtp_refusals)
 }
 END_TEST
 
+/* ---- what the agent needs of imapc ---- */
+
+#define AGENT_USER "test1@longan.gov.vn"
+
+static struct imapc *
+agent_session(const char *user)
+{
+	struct conf_endpoint e = ep(env("IMAP_HOST"), "IMAPS_PORT", CONF_TLS_IMPLICIT);
+	struct tls_opts o = trusted();
+	struct kerr err = KERR_INIT;
+	struct imapc *im = imapc_connect(&e, &o, &err);
+
+	ck_assert_msg(im != NULL, "%s", err.msg);
+	ck_assert_msg(imapc_login(im, user, password_of(user), &err), "%s", err.msg);
+	return im;
+}
+
+static bool
+listed(const struct imapc_folders *fs, const char *name)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		if (strcmp(fs->f[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static bool
+has_flag(const struct imapc_msgflags *m, const char *flag)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcasecmp(m->flags[i], flag) == 0)
+			return true;
+	return false;
+}
+
+/* The flags of uid, which must be there. */
+static void
+flags_of(struct imapc *im, uint32_t uid, struct imapc_flaglist *fl)
+{
+	struct kerr err = KERR_INIT;
+
+	ck_assert_msg(imapc_fetch_flags(im, uid, uid, fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl->n, 1);
+	ck_assert_uint_eq(fl->m[0].uid, uid);
+}
+
+/* The UIDs of the messages with Message-ID id in folder (selected read-write). */
+static size_t
+find_id(struct imapc *im, const char *folder, const char *id, uint32_t *uid_r)
+{
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb;
+	struct imapc_query q = { .header = "Message-ID", .value = id };
+	struct imapc_uids uids = IMAPC_UIDS_INIT;
+	size_t n;
+
+	ck_assert_msg(imapc_select(im, folder, false, &mb, &err), "%s", err.msg);
+	ck_assert_msg(imapc_search(im, &q, &uids, &err), "%s", err.msg);
+	n = uids.n;
+	if (uid_r != NULL)
+		*uid_r = n > 0 ? uids.uids[0] : 0;
+	imapc_uids_release(&uids);
+	return n;
+}
+
+START_TEST(create_nested_utf8)
+{
+	struct imapc *im = agent_session(AGENT_USER);
+	struct kerr err = KERR_INIT;
+	struct imapc_folders fs = IMAPC_FOLDERS_INIT;
+	struct imapc_mailbox mb;
+	uint32_t uid = 0;
+	char id[128];
+	size_t len;
+	char *msg = make_message("create", id, sizeof(id), &len);
+
+	ck_assert_msg(imapc_create(im, "Ký số/Lỗi", &err), "%s", err.msg);
+	ck_assert_msg(imapc_list(im, &fs, &err), "%s", err.msg);
+	ck_assert_msg(listed(&fs, "Ký số"), "the parent is not listed");
+	ck_assert_msg(listed(&fs, "Ký số/Lỗi"), "the folder is not listed");
+	/* again: it exists, which is success (Dovecot answers NO [ALREADYEXISTS]) */
+	ck_assert_msg(imapc_create(im, "Ký số/Lỗi", &err), "%s", err.msg);
+	ck_assert_msg(imapc_create(im, "Ký số", &err), "%s", err.msg);
+	ck_assert_msg(imapc_create(im, "INBOX", &err), "%s", err.msg);
+	/* usable: select it and file a message there */
+	ck_assert_msg(imapc_select(im, "Ký số/Lỗi", false, &mb, &err), "%s", err.msg);
+	ck_assert_msg(imapc_append(im, "Ký số/Lỗi", NULL, 0, msg, len, &uid, &err), "%s", err.msg);
+	ck_assert_uint_eq(find_id(im, "Ký số/Lỗi", id, NULL), 1);
+	/* what the server refuses is the operator's problem, with its words */
+	ck_assert(!imapc_create(im, "Ký số//Lỗi", &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	ck_assert(!imapc_create(im, "K\xff", &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	ck_assert(imapc_logout(im, &err));
+	imapc_free(&im);
+	imapc_folders_release(&fs);
+	free(msg);
+}
+END_TEST
+
+START_TEST(keywords_stored_and_removed)
+{
+	struct imapc *im = agent_session(AGENT_USER);
+	struct kerr err = KERR_INIT;
+	struct imapc_flaglist fl = IMAPC_FLAGLIST_INIT;
+	struct imapc_mailbox mb;
+	struct buf got = BUF_INIT;
+	const char *kw[] = { "KySo_HopLe" }, *two[] = { "$KysoValid", "\\Flagged" };
+	const char *bad[] = { "KySo HopLe" }, *inject[] = { "x)\r\nA1 DELETE INBOX\r\n" };
+	uint32_t uid = 0;
+	char id[128];
+	size_t len;
+	char *msg = make_message("keywords", id, sizeof(id), &len);
+
+	ck_assert_msg(imapc_create(im, "Kiểm tra cờ", &err), "%s", err.msg);
+	ck_assert_msg(imapc_append(im, "Kiểm tra cờ", NULL, 0, msg, len, &uid, &err), "%s", err.msg);
+	ck_assert_uint_ne(uid, 0);
+	ck_assert_msg(imapc_select(im, "Kiểm tra cờ", false, &mb, &err), "%s", err.msg);
+	ck_assert(imapc_keywords_allowed(im));          /* Dovecot: PERMANENTFLAGS (... \*) */
+	ck_assert(imapc_keyword_allowed(im, "KySo_HopLe"));
+
+	/* reading the message does not mark it read */
+	flags_of(im, uid, &fl);
+	ck_assert(!has_flag(&fl.m[0], "\\Seen"));
+	ck_assert_msg(imapc_fetch_uid(im, uid, &got, &err), "%s", err.msg);
+	ck_assert_uint_eq(got.len, len);
+	flags_of(im, uid, &fl);
+	ck_assert(!has_flag(&fl.m[0], "\\Seen"));
+
+	ck_assert_msg(imapc_store_flags(im, uid, true, kw, 1, &err), "%s", err.msg);
+	flags_of(im, uid, &fl);
+	ck_assert(has_flag(&fl.m[0], "KySo_HopLe"));
+	ck_assert(!has_flag(&fl.m[0], "\\Seen"));
+	ck_assert_msg(imapc_store_flags(im, uid, true, two, 2, &err), "%s", err.msg);
+	flags_of(im, uid, &fl);
+	ck_assert(has_flag(&fl.m[0], "KySo_HopLe"));
+	ck_assert(has_flag(&fl.m[0], "$KysoValid"));
+	ck_assert(has_flag(&fl.m[0], "\\Flagged"));
+	ck_assert_msg(imapc_store_flags(im, uid, false, kw, 1, &err), "%s", err.msg);
+	flags_of(im, uid, &fl);
+	ck_assert(!has_flag(&fl.m[0], "KySo_HopLe"));
+	ck_assert(has_flag(&fl.m[0], "$KysoValid"));
+	ck_assert(!has_flag(&fl.m[0], "\\Seen"));
+	ck_assert_msg(imapc_store_flags(im, uid, true, NULL, 0, &err), "%s", err.msg);
+
+	/* refused before anything is sent; the session goes on */
+	ck_assert(!imapc_store_flags(im, uid, true, bad, 1, &err));
+	ck_assert_int_eq(err.cls, KERR_PERM);
+	ck_assert(!imapc_store_flags(im, uid, true, inject, 1, &err));
+	ck_assert_int_eq(err.cls, KERR_PERM);
+	ck_assert_msg(strstr(err.msg, "\r") == NULL && strstr(err.msg, "\n") == NULL, "%s", err.msg);
+	ck_assert_uint_eq(find_id(im, "INBOX", "<none>", NULL), 0);   /* INBOX still there */
+
+	/* the range form: everything from uid on */
+	ck_assert_msg(imapc_select(im, "Kiểm tra cờ", false, &mb, &err), "%s", err.msg);
+	ck_assert_msg(imapc_fetch_flags(im, uid, 0, &fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl.n, 1);
+	ck_assert_msg(imapc_fetch_flags(im, uid + 1, 0, &fl, &err), "%s", err.msg);
+	ck_assert_uint_eq(fl.n, 0);                      /* "n:*" answers the last one: dropped */
+	ck_assert(imapc_logout(im, &err));
+	imapc_free(&im);
+	imapc_flaglist_release(&fl);
+	buf_release(&got);
+	free(msg);
+}
+END_TEST
+
+START_TEST(move_and_delete)
+{
+	struct imapc *im = agent_session(AGENT_USER);
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb, now;
+	struct buf got = BUF_INIT;
+	uint32_t uid = 0, moved = 0, uid2 = 0;
+	char id[128], id2[128];
+	size_t len, len2;
+	char *msg = make_message("move", id, sizeof(id), &len);
+	char *msg2 = make_message("delete", id2, sizeof(id2), &len2);
+
+	ck_assert(imapc_has_capability(im, "MOVE"));
+	ck_assert_msg(imapc_create(im, "Chuyển/Nguồn", &err), "%s", err.msg);
+	ck_assert_msg(imapc_create(im, "Chuyển/Đích", &err), "%s", err.msg);
+	ck_assert_msg(imapc_append(im, "Chuyển/Nguồn", NULL, 0, msg, len, &uid, &err), "%s", err.msg);
+	ck_assert_msg(imapc_select(im, "Chuyển/Nguồn", false, &mb, &err), "%s", err.msg);
+	ck_assert_uint_eq(mb.exists, 1);
+	ck_assert_msg(imapc_move_uid(im, uid, "Chuyển/Đích", &err), "%s", err.msg);
+	imapc_selected(im, &now);
+	ck_assert_uint_eq(now.exists, 0);
+	ck_assert_uint_eq(find_id(im, "Chuyển/Nguồn", id, NULL), 0);
+	ck_assert_uint_eq(find_id(im, "Chuyển/Đích", id, &moved), 1);
+	ck_assert_msg(imapc_fetch_uid(im, moved, &got, &err), "%s", err.msg);
+	ck_assert_uint_eq(got.len, len);
+	ck_assert(memcmp(got.data, msg, len) == 0);
+
+	/* the UID is gone from the source: refused, per message */
+	ck_assert_msg(imapc_select(im, "Chuyển/Nguồn", false, &mb, &err), "%s", err.msg);
+	ck_assert(!imapc_move_uid(im, uid, "Chuyển/Đích", &err));
+	ck_assert_int_eq(err.cls, KERR_PERM);
+	/* a destination that does not exist */
+	ck_assert_msg(imapc_select(im, "Chuyển/Đích", false, &mb, &err), "%s", err.msg);
+	ck_assert(!imapc_move_uid(im, moved, "Không có/Thư mục", &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	ck_assert_msg(strstr(err.msg, "[TRYCREATE]") != NULL, "%s", err.msg);
+
+	/* delete */
+	ck_assert_msg(imapc_append(im, "Chuyển/Đích", NULL, 0, msg2, len2, &uid2, &err), "%s", err.msg);
+	ck_assert_msg(imapc_select(im, "Chuyển/Đích", false, &mb, &err), "%s", err.msg);
+	ck_assert_uint_eq(mb.exists, 2);
+	ck_assert_msg(imapc_delete_uid(im, uid2, &err), "%s", err.msg);
+	imapc_selected(im, &now);
+	ck_assert_uint_eq(now.exists, 1);
+	ck_assert_uint_eq(find_id(im, "Chuyển/Đích", id2, NULL), 0);
+	ck_assert_uint_eq(find_id(im, "Chuyển/Đích", id, NULL), 1);    /* the other one stays */
+	ck_assert_msg(imapc_delete_uid(im, uid2, &err), "%s", err.msg); /* already gone: fine */
+	ck_assert_msg(imapc_noop(im, &err), "%s", err.msg);
+	ck_assert(imapc_logout(im, &err));
+	imapc_free(&im);
+	buf_release(&got);
+	free(msg);
+	free(msg2);
+}
+END_TEST
+
+struct idler {
+	struct imapc *im;
+	int timeout_s;
+	bool ok, changed;
+	struct kerr err;
+	int64_t returned_ms;
+};
+
+static void *
+idle_thread(void *arg)
+{
+	struct idler *d = arg;
+
+	d->ok = imapc_idle(d->im, d->timeout_s, &d->changed, &d->err);
+	d->returned_ms = test_now_ms();
+	return NULL;
+}
+
+START_TEST(idle_wakes_on_append)
+{
+	struct imapc *watcher = agent_session("test2@longan.gov.vn");
+	struct imapc *writer = agent_session("test2@longan.gov.vn");
+	struct kerr err = KERR_INIT;
+	struct imapc_mailbox mb, after;
+	struct idler d = { .im = watcher, .timeout_s = 20, .err = KERR_INIT };
+	pthread_t t;
+	int64_t t0, appended;
+	uint32_t uid = 0;
+	char id[128];
+	size_t len;
+	char *msg = make_message("idle", id, sizeof(id), &len);
+
+	ck_assert(imapc_has_capability(watcher, "IDLE"));
+	ck_assert_msg(imapc_create(writer, "Theo dõi", &err), "%s", err.msg);
+	ck_assert_msg(imapc_select(watcher, "Theo dõi", true, &mb, &err), "%s", err.msg);
+
+	/* nothing happens: the wait ends at the timeout, with DONE, and the session goes on */
+	t0 = test_now_ms();
+	d.timeout_s = 1;
+	ck_assert_msg(imapc_idle(watcher, 1, &d.changed, &err), "%s", err.msg);
+	ck_assert(!d.changed);
+	ck_assert_msg(test_now_ms() - t0 >= 900 && test_now_ms() - t0 < 3000, "%lld ms",
+	    (long long)(test_now_ms() - t0));
+	ck_assert_msg(imapc_noop(watcher, &err), "%s", err.msg);
+
+	d.timeout_s = 20;
+	ck_assert_int_eq(pthread_create(&t, NULL, idle_thread, &d), 0);
+	usleep(500 * 1000);   /* let IDLE begin (if not, Dovecot reports the news at once) */
+	ck_assert_msg(imapc_append(writer, "Theo dõi", NULL, 0, msg, len, &uid, &err), "%s", err.msg);
+	appended = test_now_ms();
+	pthread_join(t, NULL);
+	ck_assert_msg(d.ok, "%s", d.err.msg);
+	ck_assert(d.changed);
+	imapc_selected(watcher, &after);
+	ck_assert_uint_eq(after.exists, mb.exists + 1);
+	ck_assert_uint_eq(after.uidvalidity, mb.uidvalidity);
+	ck_assert_msg(d.returned_ms - appended < 10000, "IDLE woke %lld ms after the APPEND",
+	    (long long)(d.returned_ms - appended));
+	printf("# IDLE woke %lld ms after the other session's APPEND returned\n",
+	    (long long)(d.returned_ms - appended));
+	fflush(stdout);
+	ck_assert_msg(imapc_noop(watcher, &err), "%s", err.msg);   /* still in step */
+	ck_assert(imapc_logout(watcher, &err));
+	ck_assert(imapc_logout(writer, &err));
+	imapc_free(&watcher);
+	imapc_free(&writer);
+	free(msg);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
 	Suite *s = suite_create("e2e-smoke");
 	TCase *rt = tcase_create("round-trip");
 	TCase *no = tcase_create("refusals");
+	TCase *ag = tcase_create("agent");
 	int n_ep = (int)(sizeof(endpoints) / sizeof(endpoints[0]));
 
 	tcase_set_timeout(rt, 60);
@@ -483,6 +782,13 @@ make_suite(void)
 	tcase_add_test(no, smtp_wrong_password);
 	tcase_add_test(no, smtp_refusals);
 	suite_add_tcase(s, no);
+
+	tcase_set_timeout(ag, 60);
+	tcase_add_test(ag, create_nested_utf8);
+	tcase_add_test(ag, keywords_stored_and_removed);
+	tcase_add_test(ag, move_and_delete);
+	tcase_add_test(ag, idle_wakes_on_append);
+	suite_add_tcase(s, ag);
 	return s;
 }
 

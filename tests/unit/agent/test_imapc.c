@@ -473,7 +473,7 @@ START_TEST(session_over_implicit_tls)
 	ck_assert_str_eq(fs.f[0].name, "INBOX");
 	ck_assert_str_eq(fs.f[2].name, "Ký số");
 	ck_assert(fs.f[2].noselect);
-	ck_assert_str_eq(fs.f[3].name, "Ký số.Nháp");
+	ck_assert_str_eq(fs.f[3].name, "Ký số/Nháp");   /* levels are '/' in the API */
 	ck_assert_int_eq(fs.f[3].delimiter, '.');
 	ck_assert_ptr_eq(imapc_folders_find_use(&fs, IMAPC_USE_SENT), &fs.f[1]);
 	ck_assert_ptr_eq(imapc_folders_find_use(&fs, IMAPC_USE_DRAFTS), &fs.f[3]);
