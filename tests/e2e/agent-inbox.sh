@@ -140,7 +140,7 @@ sign "$work/d-pdf.eml" "$work/pdf.eml"
 ok "a signed message is submitted and delivered" \
 	"$tool" send "$ngan" "$(pass_of $ngan)" "$ngan" $rcpt "$work/valid.eml"
 ok "... and arrives (kept as the reference bytes)" \
-	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "$id_valid" "$work/before-valid.eml" 30
+	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "<$id_valid>" "$work/before-valid.eml" 30
 for n in invalid unsigned partial pdf xhdr; do
 	cp "$work/$n.eml" "$work/before-$n.eml"
 	ok "APPEND $n" "$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/$n.eml"
@@ -163,7 +163,7 @@ wait_row() {
 	return 1
 }
 verdict_of() { q "SELECT verdict FROM messages WHERE direction='in' AND message_id='<$1>' ORDER BY id DESC LIMIT 1"; }
-flags_of() { "$drv" flags -c "$work/kyso.conf" -a "$2" -f "${3:-INBOX}" "$1" 2>&1 | sort | tr '\n' ' ' | sed 's/ $//'; }
+flags_of() { "$drv" flags -c "$work/kyso.conf" -a "$2" -f "${3:-INBOX}" "<$1>" 2>/dev/null | sort | tr '\n' ' ' | sed 's/ $//'; }
 start_driver() {
 	"$drv" run -c "$work/kyso.conf" -f INBOX -f "$folder" -s "$work/stop" >>"$work/driver.out" 2>>"$work/driver.log" &
 	dpid=$!
@@ -210,7 +210,7 @@ want_kw "$id_xhdr" KySo_KhongKy "X-Kyso header"
 # byte-identical: fetched again, the same bytes as before
 for n in valid invalid unsigned partial pdf forged xhdr; do
 	v="id_$n"
-	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "${!v}" "$work/after-$n.eml" 10
+	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "<${!v}>" "$work/after-$n.eml" 10
 	ok "$n: byte-identical after verification and tagging" cmp "$work/before-$n.eml" "$work/after-$n.eml"
 done
 is "$(q "SELECT count(*) FROM messages WHERE message_id='<old-$tag@x>'")" 0 "backlog = new: old mail is not verified"
@@ -218,8 +218,8 @@ is "$(q "SELECT count(*) FROM messages WHERE message_id='<old-$tag@x>'")" 0 "bac
 # IDLE wake latency: APPEND, then time until the row is there
 id_lat="lat-$tag@x"
 with_id "$id_lat" "$work/m/plain.eml" >"$work/lat.eml"
-t0=$(date +%s%N)
 "$tool" append $old "$(pass_of $old)" INBOX "$work/lat.eml"
+t0=$(date +%s%N)
 ok "backlog = new: new mail is verified" wait_row "$id_lat" 30
 t1=$(date +%s%N)
 diag "IDLE wake latency (APPEND returned -> log row committed): $(((t1 - t0) / 1000000)) ms"
@@ -236,7 +236,7 @@ ok "a message delivered after the restart" \
 	"$tool" send "$ngan" "$(pass_of $ngan)" "$ngan" $rcpt "$work/rs-signed.eml"
 ok "... is verified after the reconnect" wait_row "$id_rs" 60
 is "$(flags_of "$id_rs" ubnd)" KySo_HopLe "... and tagged valid"
-ok "the driver logged the reconnect" grep -q "step=inbox class=TEMP\|step=inbox class=temp\|step=login result=ok" "$work/driver.log"
+ok "the driver logged the lost connection" grep -q "acct=ubnd step=inbox class=" "$work/driver.log"
 
 # UIDVALIDITY change: the folder deleted and made again; its mail is verified again
 id_u1="uv1-$tag@x"
