@@ -17,3 +17,6 @@ tests_e2e_inbox_driver_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS
 tests_e2e_inbox_driver_LDADD = $(AGENT_LIBS)
 TESTS += tests/e2e/agent-inbox.sh
 EXTRA_DIST += tests/e2e/agent-inbox.sh
+
+# make bench (wired in by the integrator): tests/bench/run-inbox
+EXTRA_DIST += tests/bench/run-inbox
