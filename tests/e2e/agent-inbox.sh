@@ -222,7 +222,7 @@ with_id "$id_lat" "$work/m/plain.eml" >"$work/lat.eml"
 t0=$(date +%s%N)
 ok "backlog = new: new mail is verified" wait_row "$id_lat" 30
 t1=$(date +%s%N)
-diag "IDLE wake latency (APPEND returned -> log row committed): $(((t1 - t0) / 1000000)) ms"
+diag "IDLE wake latency (APPEND returned -> log row committed): $(((t1 - t0) / 1000000)) ms (Dovecot waits NOTIFY_DELAY_MSECS = 500 ms after a change before it reports it)"
 is "$(flags_of "$id_lat" lanhdao)" KySo_KhongKy "backlog = new: new mail tagged"
 
 # Dovecot restarted during IDLE: the driver reconnects and tags mail delivered after
