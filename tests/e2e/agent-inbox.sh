@@ -20,12 +20,15 @@ command -v sqlite3 >/dev/null || skip_all "the sqlite3 command is not installed 
 command -v doveadm >/dev/null || skip_all "doveadm is not installed"
 work=$(mktemp -d /tmp/kinbox.XXXXXX)
 dpid=""
+drv_rc=0
 stop_driver() {
+	local rc=0
 	[ -n "$dpid" ] || return 0
 	touch "$work/stop"
 	for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
 	kill "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null || rc=$?
+	[ "$rc" = 0 ] || drv_rc=$rc
 	dpid=""
 	rm -f "$work/stop"
 }
@@ -272,6 +275,8 @@ ok "expunge: noted in the log" grep -q "result=gone" "$work/driver.log"
 is "$(q "SELECT count(*) FROM messages WHERE message_id='<$id_valid>'")" 1 "a restart does not verify handled mail again"
 
 stop_driver
+is "$drv_rc" 0 "the driver exited 0 each time (sanitizers included)"
+fails "no sanitizer report in the driver's log" grep -q "Sanitizer\|runtime error" "$work/driver.log"
 ok "the driver stopped cleanly and counted its work" grep -q "^messages=[1-9]" "$work/driver.out"
 ok "no password in the driver's log" bash -c "! grep -qF '$(cat "$work/ubnd.pass")' '$work/driver.log'"
 ok "account status: the web view sees the account" test "$(q "SELECT count(*) FROM account_status WHERE account='ubnd' AND last_idle > 0")" = 1
