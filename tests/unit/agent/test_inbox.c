@@ -261,7 +261,8 @@ START_TEST(poll_and_replace_forged)
 {
 	struct srv s = { .permanentflags = "(\\Seen \\Deleted \\*)", .n_visible = 1,
 	    .flags = { NULL, "\\Recent KySo_HopLe $Label1", "KySo_MaHoa", "" } };
-	struct fake *f = fake_start(srv_imap, &s, testpki_server_ctx(pki, 0));
+	SSL_CTX *ctx = testpki_server_ctx(pki, 0);
+	struct fake *f = fake_start(srv_imap, &s, ctx);
 	struct run r;
 	char *sent, *log;
 
@@ -270,6 +271,7 @@ START_TEST(poll_and_replace_forged)
 	wait_seen(&r, 2);          /* arrived while polling */
 	run_stop(&r);
 	sent = fake_finish(&f);
+	SSL_CTX_free(ctx);
 	log = read_log();
 	ck_assert_msg(strstr(sent, "NOOP") != NULL, "no NOOP: %s", sent);
 	ck_assert_msg(strstr(sent, "IDLE") == NULL, "IDLE sent to a server without it: %s", sent);
@@ -291,7 +293,8 @@ END_TEST
 START_TEST(no_keywords_logged_only)
 {
 	struct srv s = { .permanentflags = "(\\Seen \\Deleted)", .n_visible = 1, .flags = { NULL, "", "", "" } };
-	struct fake *f = fake_start(srv_imap, &s, testpki_server_ctx(pki, 0));
+	SSL_CTX *ctx = testpki_server_ctx(pki, 0);
+	struct fake *f = fake_start(srv_imap, &s, ctx);
 	struct run r;
 	char *sent, *log;
 
@@ -300,6 +303,7 @@ START_TEST(no_keywords_logged_only)
 	wait_seen(&r, 2);
 	run_stop(&r);
 	sent = fake_finish(&f);
+	SSL_CTX_free(ctx);
 	log = read_log();
 	ck_assert_msg(strstr(sent, "STORE") == NULL, "STORE in a folder without keywords: %s", sent);
 	ck_assert_int_eq(count(log, "result=no-keywords"), 1);
@@ -312,7 +316,8 @@ END_TEST
 START_TEST(vanished_skipped)
 {
 	struct srv s = { .permanentflags = "(\\*)", .n_visible = 3, .vanish3 = true, .flags = { NULL, "", "", "" } };
-	struct fake *f = fake_start(srv_imap, &s, testpki_server_ctx(pki, 0));
+	SSL_CTX *ctx = testpki_server_ctx(pki, 0);
+	struct fake *f = fake_start(srv_imap, &s, ctx);
 	struct run r;
 	char *sent, *log;
 	int64_t end;
@@ -325,6 +330,7 @@ START_TEST(vanished_skipped)
 	ck_assert(!seen(&r, 3));
 	run_stop(&r);
 	sent = fake_finish(&f);
+	SSL_CTX_free(ctx);
 	log = read_log();
 	ck_assert_msg(strstr(log, "uid=3 step=fetch result=gone") != NULL, "%s", log);
 	ck_assert_msg(strstr(sent, "UID FETCH 3 BODY") == NULL, "fetched a vanished message: %s", sent);
