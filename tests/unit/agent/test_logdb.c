@@ -339,11 +339,20 @@ START_TEST(outgoing_lifecycle)
 	is_q(db, "SELECT json_extract(report, '$.smtp') FROM messages", "250 2.0.0 Ok: queued as ABC");
 	is_q(db, "SELECT json_extract(report, '$.verdict') FROM messages", "sent");
 	sqlite3_close(db);
-	ck_assert(logdb_add_outgoing(l, &p, 42, msg1, strlen(msg1), &e));
+	{
+		/* a draft (failed before signing) still has its Bcc: logged for 'out' */
+		char *draft = malloc(strlen(msg1) + 64);
+
+		sprintf(draft, "Bcc: hidden@x.vn\r\n%s", msg1);
+		ck_assert(logdb_add_outgoing(l, &p, 42, draft, strlen(draft), &e));
+		free(draft);
+	}
 	ck_assert(logdb_set_outgoing(l, 42, "failed", "550 5.1.1 no such user", &e));
 	db = ro();
 	is_q(db, "SELECT verdict || '|' || json_extract(report, '$.detail') FROM messages WHERE journal_id = 42",
 	    "failed|550 5.1.1 no such user");
+	is_q(db, "SELECT to_addrs FROM messages WHERE journal_id = 42",
+	    "vanthu@benluc.longan.gov.vn, ubnd@longan.gov.vn, c1@x.vn, c2@x.vn, hidden@x.vn");
 	sqlite3_close(db);
 	/* unknown journal id, bad verdict */
 	ck_assert(!logdb_set_outgoing(l, 999, "sent", NULL, &e));
