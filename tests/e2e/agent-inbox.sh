@@ -199,7 +199,7 @@ is "$(q "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ngan' AND r
 want_kw() {	# ID KEYWORD WHAT
 	local f
 	f=$(flags_of "$1" ubnd)
-	is "$(printf '%s\n' $f | grep -ci '^kyso_' | tr -d ' ')/$(printf '%s\n' $f | grep -c "^$2\$")" 1/1 "$3: tagged $2 only ($f)"
+	is "$(tr ' ' '\n' <<<"$f" | grep -ci '^kyso_')/$(tr ' ' '\n' <<<"$f" | grep -c "^$2\$")" 1/1 "$3: tagged $2 only ($f)"
 	case " $f " in *' \Seen '*) is "seen" "unseen" "$3: still unread";; *) is unseen unseen "$3: still unread";; esac
 }
 want_kw "$id_valid" KySo_HopLe valid
