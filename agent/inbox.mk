@@ -17,3 +17,13 @@ tests_e2e_inbox_driver_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS
 tests_e2e_inbox_driver_LDADD = $(AGENT_LIBS)
 TESTS += tests/e2e/agent-inbox.sh
 EXTRA_DIST += tests/e2e/agent-inbox.sh
+
+# make bench (wired in by the integrator): tests/bench/run-inbox
+EXTRA_DIST += tests/bench/run-inbox
+
+# inbox_run against a scripted server: no IDLE (polling), no keywords, vanished mail
+check_PROGRAMS += tests/unit/agent/test_inbox
+TESTS += tests/unit/agent/test_inbox
+tests_unit_agent_test_inbox_SOURCES = tests/unit/agent/test_inbox.c $(NETTEST_SOURCES)
+tests_unit_agent_test_inbox_CFLAGS = $(TEST_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_agent_test_inbox_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)

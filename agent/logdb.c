@@ -373,7 +373,7 @@ rfc2047_decode(const char *s)
 
 /* The message's top-level header fields we keep. */
 struct hdrs {
-	char *from, *to, *cc, *date, *subject, *message_id;   /* owned, unfolded raw values */
+	char *from, *to, *cc, *bcc, *date, *subject, *message_id;   /* owned, unfolded raw values */
 };
 
 static void
@@ -382,6 +382,7 @@ hdrs_release(struct hdrs *h)
 	free(h->from);
 	free(h->to);
 	free(h->cc);
+	free(h->bcc);
 	free(h->date);
 	free(h->subject);
 	free(h->message_id);
@@ -426,6 +427,7 @@ hdrs_parse(const char *msg, size_t len, struct hdrs *h)
 			F("from", from);
 			F("to", to);
 			F("cc", cc);
+			F("bcc", bcc);
 			F("date", date);
 			F("subject", subject);
 			F("message-id", message_id);
@@ -877,7 +879,8 @@ search_add(struct buf *b, const char *s)
 }
 
 static void
-row_build(struct row *w, const char *msg, size_t len, const struct smime_report *r, enum smime_verdict verdict)
+row_build(struct row *w, const char *msg, size_t len, const struct smime_report *r, enum smime_verdict verdict,
+    bool outgoing)
 {
 	struct json_object *root = json_object_new_object(), *hj = json_object_new_object();
 	struct partlist pl = { NULL, 0 };
@@ -905,6 +908,8 @@ row_build(struct row *w, const char *msg, size_t len, const struct smime_report 
 	buf_append(&w->to, "", 0);
 	addrs_append(&w->to, w->h.to);
 	addrs_append(&w->to, w->h.cc);
+	if (outgoing)   /* a draft's Bcc (the signed copy has none) */
+		addrs_append(&w->to, w->h.bcc);
 	w->subject = w->h.subject != NULL ? rfc2047_decode(w->h.subject) : NULL;
 	w->message_id = w->h.message_id != NULL ? utf8_clean(w->h.message_id, strlen(w->h.message_id)) : NULL;
 	w->date = date_parse(w->h.date);
@@ -1116,7 +1121,7 @@ logdb_add_incoming(struct logdb *l, const struct logdb_place *p, const char *msg
 	int64_t id;
 	enum smime_verdict v = r != NULL ? r->verdict : SMIME_VERDICT_MALFORMED;
 
-	row_build(&w, msg, len, r, v);
+	row_build(&w, msg, len, r, v, false);
 	pthread_mutex_lock(&l->lock);
 	if (!exec_sql(l, "BEGIN IMMEDIATE", err))
 		goto out;
@@ -1167,7 +1172,7 @@ logdb_add_outgoing(struct logdb *l, const struct logdb_place *p, int64_t journal
 	sqlite3_stmt *st = NULL;
 	bool ok = false, in_tx = false;
 
-	row_build(&w, msg, len, NULL, SMIME_VERDICT_VALID);
+	row_build(&w, msg, len, NULL, SMIME_VERDICT_VALID, true);
 	{
 		/* an outgoing row: verdict 'pending', and the report says so */
 		struct json_object *o = json_tokener_parse(w.report);

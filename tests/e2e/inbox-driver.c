@@ -121,6 +121,21 @@ rt_new(const struct conf_account *a)
 	return rt;
 }
 
+static void
+rt_free(struct account_rt **rtp)
+{
+	struct account_rt *rt = *rtp;
+
+	if (rt == NULL)
+		return;
+	conf_secret_free(&rt->password);
+	close(rt->wake_fd[0]);
+	close(rt->wake_fd[1]);
+	pthread_mutex_destroy(&rt->lock);
+	free(rt);
+	*rtp = NULL;
+}
+
 static const struct conf_account *
 find_account(const char *name)
 {
@@ -181,6 +196,7 @@ cmd_flags(const char *acct, const char *folder, const char *msgid)
 	imapc_flaglist_release(&fl);
 	imapc_uids_release(&u);
 	session_close(rt, &im);
+	rt_free(&rt);
 	return 0;
 }
 
@@ -214,6 +230,7 @@ cmd_append(const char *acct, const char *folder, long count, const char *file)
 	buf_release(&one);
 	buf_release(&msg);
 	session_close(rt, &im);
+	rt_free(&rt);
 	return 0;
 }
 
@@ -310,15 +327,8 @@ cmd_run(const char **accts, size_t n_accts, const char **folders, size_t n_folde
 	    (unsigned long long)atomic_load(&inbox_timing.verify_us), (unsigned long long)atomic_load(&inbox_timing.log_us),
 	    (unsigned long long)atomic_load(&ag.metrics.imap_reconnects_total));
 	fflush(stdout);
-	for (size_t i = 0; i < ag.n_accounts; i++) {
-		struct account_rt *rt = ag.accounts[i];
-
-		conf_secret_free(&rt->password);
-		close(rt->wake_fd[0]);
-		close(rt->wake_fd[1]);
-		pthread_mutex_destroy(&rt->lock);
-		free(rt);
-	}
+	for (size_t i = 0; i < ag.n_accounts; i++)
+		rt_free(&ag.accounts[i]);
 	free(ag.accounts);
 	free(jobs);
 	logdb_close(&ag.log);

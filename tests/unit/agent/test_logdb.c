@@ -110,6 +110,30 @@ fake_report(enum smime_verdict v, uint32_t reasons)
 	return r;
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or NUL). */
+static bool
+utf8_valid(const unsigned char *p)
+{
+	while (*p != 0) {
+		unsigned c = *p, len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 :
+		    (c & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp = len == 1 ? c : c & (0xffu >> (len + 1));
+
+		if (len == 0)
+			return false;
+		for (unsigned k = 1; k < len; k++) {
+			if ((p[k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[k] & 0x3f);
+		}
+		if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
 static struct logdb *
 open_log(void)
 {
@@ -339,11 +363,20 @@ START_TEST(outgoing_lifecycle)
 	is_q(db, "SELECT json_extract(report, '$.smtp') FROM messages", "250 2.0.0 Ok: queued as ABC");
 	is_q(db, "SELECT json_extract(report, '$.verdict') FROM messages", "sent");
 	sqlite3_close(db);
-	ck_assert(logdb_add_outgoing(l, &p, 42, msg1, strlen(msg1), &e));
+	{
+		/* a draft (failed before signing) still has its Bcc: logged for 'out' */
+		char *draft = malloc(strlen(msg1) + 64);
+
+		sprintf(draft, "Bcc: hidden@x.vn\r\n%s", msg1);
+		ck_assert(logdb_add_outgoing(l, &p, 42, draft, strlen(draft), &e));
+		free(draft);
+	}
 	ck_assert(logdb_set_outgoing(l, 42, "failed", "550 5.1.1 no such user", &e));
 	db = ro();
 	is_q(db, "SELECT verdict || '|' || json_extract(report, '$.detail') FROM messages WHERE journal_id = 42",
 	    "failed|550 5.1.1 no such user");
+	is_q(db, "SELECT to_addrs FROM messages WHERE journal_id = 42",
+	    "vanthu@benluc.longan.gov.vn, ubnd@longan.gov.vn, c1@x.vn, c2@x.vn, hidden@x.vn");
 	sqlite3_close(db);
 	/* unknown journal id, bad verdict */
 	ck_assert(!logdb_set_outgoing(l, 999, "sent", NULL, &e));
@@ -452,6 +485,76 @@ START_TEST(hostile_verbatim)
 }
 END_TEST
 
+/* Every prefix of a message and random byte mutations of it: no crash (ASan
+ * in CI), always a row with a valid JSON report and valid UTF-8 text. */
+START_TEST(mangled_input)
+{
+	struct kerr e = KERR_INIT;
+	struct logdb *l;
+	struct smime_report *r = fake_report(SMIME_VERDICT_VALID, 0);
+	static const char extra[] =
+	    "From: =?x-unknown?Q?a=FF?= \"q\\\"\" (c (nested)) <>\r\nSubject: =?UTF-8?B?****?= =?UTF-8?Q?=C3?=\r\n"
+	    "To: \"unterminated <a@b\r\nCc: ,,,@,<<>>\r\nDate: Mon, 99 Foo 2026 99:99:99 +9999\r\n\r\nx";
+	char *m = xstrdup(msg1);
+	size_t n = strlen(msg1);
+	unsigned seed = 12345;
+	char sql[64];
+	sqlite3 *db;
+	char *cnt;
+
+	snprintf(path, sizeof(path), "%s/mangled.db", dir);
+	l = open_log();
+	for (size_t i = 0; i <= n + 1000; i++) {
+		struct logdb_place p = place1;
+		const char *in = msg1;
+		size_t len = i;
+
+		p.uid = (uint32_t)i + 1;
+		if (i > n && i <= n + sizeof(extra) - 1) {
+			in = extra;
+			len = i - n;
+		} else if (i > n) {
+			memcpy(m, msg1, n);
+			for (int k = 0; k < 8; k++) {
+				seed = seed * 1103515245u + 12345u;
+				m[(seed >> 8) % n] = (char)((seed >> 16) & 0xff);
+			}
+			in = m;
+			len = n;
+		}
+		ck_assert_msg(logdb_add_incoming(l, &p, in, len, (i % 2) ? r : NULL, 0, NULL, &e), "%zu: %s", i, e.msg);
+	}
+	logdb_close(&l);
+	db = ro();
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages");
+	cnt = q1(db, sql);
+	ck_assert_int_eq(atoi(cnt), (int)(n + 1001));
+	free(cnt);
+	is_q(db, "SELECT count(*) FROM messages WHERE NOT json_valid(report)", "0");
+	{
+		/* the text columns and the report hold valid UTF-8 */
+		sqlite3_stmt *st;
+		int rows = 0;
+
+		ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT subject, from_name, from_addr, to_addrs, message_id, report,"
+		    " search FROM messages", -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			for (int c = 0; c < 7; c++) {
+				const unsigned char *t = sqlite3_column_text(st, c);
+
+				ck_assert_msg(t == NULL || utf8_valid(t), "row %d column %d: invalid UTF-8", rows, c);
+			}
+			rows++;
+		}
+		sqlite3_finalize(st);
+		ck_assert_int_gt(rows, 1000);
+	}
+	sqlite3_close(db);
+	free(m);
+	smime_report_free(&r);
+}
+END_TEST
+
 /* A reader (like the web view) sees committed rows while the writer writes. */
 struct wctx {
 	struct logdb *l;
@@ -520,6 +623,7 @@ make_suite(void)
 	tcase_add_test(tc, folder_state);
 	tcase_add_test(tc, hostile_verbatim);
 	tcase_add_test(tc, wal_reader);
+	tcase_add_test(tc, mangled_input);
 	suite_add_tcase(s, tc);
 	return s;
 }
