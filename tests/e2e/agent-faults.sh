@@ -5,6 +5,7 @@
 #     and is started again: every recipient holds exactly one copy, Sent one,
 #     the outbox is empty;
 #   - Postfix stopped (connection refused), then started: deferred, delivered once;
+#   - Dovecot restarted under the agent's IDLE: it reconnects, delivers once;
 #   - a 4xx (Postfix access map DEFER) then 2xx: delivered once;
 #   - a 5xx (an unknown recipient): failed folder + notice;
 #   - a server certificate from another CA: no connection, a clear error, the
@@ -84,6 +85,16 @@ ok "Postfix stopped: the message is deferred" wait_for 20 grep -q "msgid=\"$id\"
 ok "Postfix stopped: the draft stays in the outbox" is_count "$USER1" "$OUTBOX" "$id" 1
 "$KYSO_SRCDIR/tests/mailstack" start-service "$MAILSTACK_DIR" postfix >/dev/null 2>&1
 once_everywhere "$id" "Postfix back"
+
+# --- Dovecot restarted under the agent (its IDLE session breaks) ---
+mark=$(wc -l <"$AGENT_LOG")
+"$KYSO_SRCDIR/tests/mailstack" stop-service "$MAILSTACK_DIR" dovecot >/dev/null 2>&1
+"$KYSO_SRCDIR/tests/mailstack" start-service "$MAILSTACK_DIR" dovecot >/dev/null 2>&1
+logged_in_again() { tail -n +"$((mark + 1))" "$AGENT_LOG" | grep -q 'step=login result=ok'; }
+ok "Dovecot restarted: the agent logs in again" wait_for 30 logged_in_again
+id="imaprestart-$$@benluc.longan.gov.vn"
+new_draft "$id" "Sau khi Dovecot khởi động lại"
+once_everywhere "$id" "Dovecot restarted"
 
 # --- 4xx then 2xx: an access map defers one recipient, then no more ---
 orig=$(postconf -c "$PF" -h smtpd_recipient_restrictions)

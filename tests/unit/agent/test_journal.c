@@ -1,6 +1,7 @@
 /* Unit tests of agent/journal.c: the outgoing state machine in SQLite. */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -258,6 +259,90 @@ START_TEST(survives_kill)
 }
 END_TEST
 
+/* journal_note sets last_error and counts no attempt (the "submitting" mark). */
+START_TEST(note_counts_no_attempt)
+{
+	struct kerr e = KERR_INIT;
+	struct journal *j = journal_open(path, &e);
+	struct journal_entry *v = NULL;
+	enum journal_state st;
+	size_t n = 0;
+	int64_t id;
+
+	ck_assert_ptr_nonnull(j);
+	id = enqueue(j, &key1, &st);
+	ck_assert(journal_note(j, id, "submitting", &e));
+	ck_assert(journal_pending(j, "vanthu", 0, 10, &v, &n, &e));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].last_error, "submitting");
+	ck_assert_int_eq(v[0].attempts, 0);
+	ck_assert_int_eq(v[0].next_attempt, 0);
+	journal_entry_release(&v[0]);
+	free(v);
+	ck_assert(journal_defer(j, id, 0, "451 later", &e));
+	ck_assert(journal_pending(j, "vanthu", 0, 10, &v, &n, &e));
+	ck_assert_int_eq(v[0].attempts, 1);
+	ck_assert_str_eq(v[0].last_error, "451 later");
+	journal_entry_release(&v[0]);
+	free(v);
+	journal_close(&j);
+}
+END_TEST
+
+/* One journal shared by threads: each races to take the same messages
+ * through every state; compare-and-set lets exactly one win each step. */
+#define RACE_THREADS 4
+#define RACE_MSGS 25
+static struct journal *race_j;
+static int race_wins[RACE_THREADS];
+
+static void *
+racer(void *arg)
+{
+	int me = (int)(intptr_t)arg;
+
+	for (uint32_t uid = 1; uid <= RACE_MSGS; uid++) {
+		struct journal_key k = { "race", "Ký số", 7, uid };
+		struct kerr e = KERR_INIT;
+		enum journal_state st;
+		int64_t id;
+
+		if (!journal_enqueue(race_j, &k, "<r@x>", &id, &st, &e))
+			continue;
+		for (enum journal_state s = JOURNAL_QUEUED; s < JOURNAL_DONE; s++) {
+			kerr_clear(&e);
+			if (journal_advance(race_j, id, s, s + 1, s == JOURNAL_QUEUED ? "x" : NULL, 1, NULL, &e))
+				race_wins[me]++;
+		}
+	}
+	return NULL;
+}
+
+START_TEST(shared_by_threads)
+{
+	struct kerr e = KERR_INIT;
+	pthread_t th[RACE_THREADS];
+	struct journal_entry *v = NULL;
+	size_t n = 0;
+	int total = 0;
+
+	race_j = journal_open(path, &e);
+	ck_assert_ptr_nonnull(race_j);
+	for (int i = 0; i < RACE_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, racer, (void *)(intptr_t)i), 0);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		total += race_wins[i];
+	}
+	/* 4 steps per message, each taken exactly once. */
+	ck_assert_int_eq(total, RACE_MSGS * 4);
+	ck_assert(journal_pending(race_j, "race", 0, 100, &v, &n, &e));
+	ck_assert_uint_eq(n, 0);
+	free(v);
+	journal_close(&race_j);
+}
+END_TEST
+
 START_TEST(unusable_path)
 {
 	struct kerr e = KERR_INIT;
@@ -295,6 +380,8 @@ make_suite(void)
 	tcase_add_test(tc, pending_and_defer);
 	tcase_add_test(tc, durable_settings);
 	tcase_add_test(tc, survives_kill);
+	tcase_add_test(tc, note_counts_no_attempt);
+	tcase_add_test(tc, shared_by_threads);
 	tcase_add_test(tc, unusable_path);
 	tcase_add_test(tc, state_names);
 	suite_add_tcase(s, tc);
