@@ -183,5 +183,7 @@ else
 	is "$(count "$RCPT" INBOX "$id")" 1 "no size limit: the recipient holds exactly one copy"
 	stop_agent
 fi
+# sanitizer builds: the agent's own reports land in its log
+fails "no sanitizer report from the agent" grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$AGENT_LOG" $(ls "$work"/*.log 2>/dev/null)
 [ "${KEEP:-}" ] && diag "work: $work"
 done_testing

@@ -113,6 +113,8 @@ rc=$?
 is "$rc" 0 "SIGTERM: the agent exits with status 0"
 ok "SIGTERM: within 5 seconds" test $((SECONDS - t0)) -le 5
 ok "the log says it stopped" grep -q "step=stop result=ok" "$AGENT_LOG"
+# sanitizer builds: the agent's own reports land in its log
+fails "no sanitizer report from the agent" grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$AGENT_LOG" $(ls "$work"/*.log 2>/dev/null)
 # a bad configuration at start: every problem, exit 2
 printf '[agent]\nlog_level = loud\nfoo = 1\n' >"$work/bad.conf"
 "$KYSO_BIN" agent -c "$work/bad.conf" >"$work/bad.out" 2>&1
