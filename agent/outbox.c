@@ -110,6 +110,7 @@ struct draft {
 	char *message_id;       /* owned: without <>, or NULL */
 	char **rcpts;           /* owned: To, Cc and Bcc addresses, each once */
 	size_t n_rcpts;
+	struct buf bcc;         /* owned: the Bcc addresses, ", "-separated (for the log) */
 	bool header_ok;         /* the header parsed */
 };
 
@@ -122,6 +123,7 @@ draft_release(struct draft *d)
 	for (size_t i = 0; i < d->n_rcpts; i++)
 		free(d->rcpts[i]);
 	free(d->rcpts);
+	buf_release(&d->bcc);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -199,9 +201,14 @@ draft_parse(const char *msg, size_t len, struct draft *d)
 		case MAILIMF_FIELD_CC:
 			rcpt_add_list(d, f->fld_data.fld_cc->cc_addr_list);
 			break;
-		case MAILIMF_FIELD_BCC:
+		case MAILIMF_FIELD_BCC: {
+			size_t before = d->n_rcpts;
+
 			rcpt_add_list(d, f->fld_data.fld_bcc->bcc_addr_list);
+			for (size_t i = before; i < d->n_rcpts; i++)
+				buf_printf(&d->bcc, "%s%s", d->bcc.len ? ", " : "", d->rcpts[i]);
 			break;
+		}
 		case MAILIMF_FIELD_MESSAGE_ID:
 			if (d->message_id == NULL && f->fld_data.fld_message_id->mid_value != NULL)
 				d->message_id = xstrdup(f->fld_data.fld_message_id->mid_value);
@@ -804,8 +811,17 @@ do_sign(struct ob *ob, struct journal_entry *e, struct buf *draft_msg, const str
 	if (ag->log != NULL) {
 		struct logdb_place p = { ob->a->name, ob->a->address, ob->a->outbox, e->uidvalidity, e->uid };
 
-		if (!logdb_add_outgoing(ag->log, &p, e->id, signed_r->data, signed_r->len, &err))
+		struct buf row = BUF_INIT;
+
+		/* The signed copy has no Bcc: the log gets the draft's, in front. */
+		if (d->bcc.len > 0) {
+			buf_printf(&row, "Bcc: %s\r\n", d->bcc.data);
+			buf_append(&row, signed_r->data, signed_r->len);
+		}
+		if (!logdb_add_outgoing(ag->log, &p, e->id, row.len > 0 ? row.data : signed_r->data,
+		    row.len > 0 ? row.len : signed_r->len, &err))
 			log_debug("acct=%s id=%lld step=log error=%s", ob->a->name, (long long)e->id, err.msg);
+		buf_release(&row);
 	}
 	log_step(ob, e, "signed", "identity=%s bytes=%zu", id->name, signed_r->len);
 	agent_crash_point("signed");

@@ -46,6 +46,17 @@ ok "the copy in Sent verifies too" \
 ok "the outbox is empty" wait_for 10 is_nfiles "$USER1" "$OUTBOX" 0
 ok "the log names the steps with the Message-ID" grep -q "msgid=\"$id\" id=[0-9]* step=done" "$AGENT_LOG"
 
+# the log database (what the web view shows): the message, sent, with its Bcc
+if command -v sqlite3 >/dev/null 2>&1; then
+	row=$(sqlite3 "$work/state/kyso.db" "SELECT verdict || '|' || to_addrs FROM messages WHERE direction = 'out' AND message_id LIKE '%$id%'")
+	ok "the log has it as sent" sh -c "case '$row' in sent\|*) exit 0;; esac; exit 1"
+	ok "the log's recipients include the Bcc one" sh -c "case '$row' in *$BCC*) exit 0;; esac; exit 1"
+	steps=$(sqlite3 "$work/state/kyso.db" "SELECT group_concat(s.state, ',') FROM steps s JOIN outgoing o ON o.id = s.outgoing WHERE o.message_id LIKE '%$id%'")
+	is "$steps" "0,1,2,3,4" "the journal's steps: queued, signed, submitted, filed, done"
+else
+	diag "sqlite3 is not installed: the log database is not checked"
+fi
+
 # --- bad drafts: failed folder + a notice ---
 n0=$(notices | grep -c 'Your message was NOT sent')
 bad() {	# NAME MSGID FILE WORDS
