@@ -24,7 +24,8 @@ agent_setup() {
 	agent_conf >"$AGENT_CONF"
 }
 
-# agent_conf: the configuration text (AGENT_TLS_CA replaces the stack's CA).
+# agent_conf: the configuration text (AGENT_TLS_CA replaces the stack's CA;
+# AGENT_WEB=1 turns the web view on, on a free port).
 agent_conf() {
 	cat <<EOF
 [agent]
@@ -32,7 +33,7 @@ state_dir = $AGENT_WORK/state
 log_level = debug
 poll = 2
 [web]
-enabled = no
+$(if [ -n "${AGENT_WEB:-}" ]; then printf 'listen = 127.0.0.1:0\ntemplates = %s/templates\n' "$KYSO_SRCDIR"; else echo "enabled = no"; fi)
 [trust]
 anchors = $PKI_ANCHORS
 intermediates = $PKI_INTERMEDIATES

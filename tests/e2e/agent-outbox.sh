@@ -16,7 +16,7 @@ cleanup() { stop_agent; mailstack_down; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 mailstack_up
-agent_setup "$work"
+AGENT_WEB=1 agent_setup "$work"
 OUTBOX="Ký số"
 FAILED="Ký số/Lỗi"
 VANTHU="Văn thư <vanthu@benluc.longan.gov.vn>"
@@ -55,6 +55,29 @@ if command -v sqlite3 >/dev/null 2>&1; then
 	is "$steps" "0,1,2,3,4" "the journal's steps: queued, signed, submitted, filed, done"
 else
 	diag "sqlite3 is not installed: the log database is not checked"
+fi
+
+# --- the web view: login through IMAP, the agent's metrics ---
+port=$(sed -n 's/.*step=web listen=[^ ]* port=\([0-9]*\) result=ok.*/\1/p' "$AGENT_LOG" | tail -1)
+if [ -z "$port" ]; then
+	diag "web view not built into kyso (webui_start missing): login and /metrics not checked"
+	ok "the agent says why there is no web view" grep -q "step=web .*error=" "$AGENT_LOG"
+elif ! command -v curl >/dev/null 2>&1; then
+	diag "curl is not installed: the web view is not checked"
+else
+	web=http://127.0.0.1:$port
+	metrics=$(curl -s "$web/metrics")
+	ok "/metrics counts the signed message" sh -c "printf '%s\n' \"\$1\" | grep -q '^kyso_messages_signed_total [1-9]'" _ "$metrics"
+	ok "/metrics counts the sent message" sh -c "printf '%s\n' \"\$1\" | grep -q '^kyso_messages_sent_total [1-9]'" _ "$metrics"
+	ok "/metrics shows the account connected" sh -c "printf '%s\n' \"\$1\" | grep -q '^kyso_account_connected{account=\"vanthu\"} 1'" _ "$metrics"
+	ok "/metrics has the verification histogram" sh -c "printf '%s\n' \"\$1\" | grep -q '^kyso_verify_seconds_bucket{le=\"+Inf\"}'" _ "$metrics"
+	curl -s -c "$work/cj" -o /dev/null "$web/login"
+	pre=$(grep kyso_pre "$work/cj" | awk '{ print $7 }')
+	login() { curl -s -b "$work/cj" -o /dev/null -w '%{http_code}' --data-urlencode "csrf=$pre" \
+		--data-urlencode "address=$1" --data-urlencode "password=$2" "$web/login"; }
+	is "$(login "$USER1" "$PASS1")" 303 "web login with the mailbox password (an IMAP LOGIN) is accepted"
+	is "$(login "$USER1" "wrong-$PASS1")" 401 "web login with a wrong password is refused"
+	is "$(login "nobody@longan.gov.vn" "x")" 401 "web login for an address that is no account is refused"
 fi
 
 # --- bad drafts: failed folder + a notice ---
