@@ -422,6 +422,13 @@ struct ob {
 	size_t n_seen;
 	struct fetched *cache;          /* owned */
 	size_t n_cache, cache_bytes;
+	/* Submitted, but SUBMITTED could not be committed (a full disk): this
+	 * process knows it went out and must not send it again. */
+	struct unrecorded {
+		int64_t id;
+		char *detail;           /* owned: the server's reply */
+	} *unrec;                       /* owned */
+	size_t n_unrec;
 };
 
 enum res { OB_OK, OB_NEXT, OB_DEAD };  /* handled / go on with the next one / the IMAP session broke */
@@ -892,13 +899,16 @@ do_submit(struct ob *ob, struct journal_entry *e, const struct buf *sig, const s
 	free(replies);
 	detail = xasprintf("%d %s", data.code, data.text);
 	if (!journal_advance(ag->journal, e->id, JOURNAL_SIGNED, JOURNAL_SUBMITTED, NULL, 0, detail, &err)) {
-		/* Sent, but not recorded: the "submitting" mark stays; a restart
-		 * will find the copy in Sent only if it gets filed... it will not:
-		 * this is the duplicate window (docs/AGENT.md). */
-		log_error("acct=%s id=%lld step=submitted class=%s error=%s", ob->a->name, (long long)e->id,
-		    kerr_class_name(err.cls), log_quote(q, sizeof(q), err.msg));
+		/* Sent, but not recorded.  This process remembers it (unrec) and
+		 * records it when the journal works again; only a crash before that
+		 * leaves the duplicate window of docs/AGENT.md. */
+		log_error("acct=%s id=%lld step=submitted class=%s error=%s note=\"sent; recorded when the "
+		    "journal works again\"", ob->a->name, (long long)e->id, kerr_class_name(err.cls),
+		    log_quote(q, sizeof(q), err.msg));
 		session_error(ob->rt, "journal", &err);
-		free(detail);
+		ob->unrec = xreallocarray(ob->unrec, ob->n_unrec + 1, sizeof(*ob->unrec));
+		ob->unrec[ob->n_unrec].id = e->id;
+		ob->unrec[ob->n_unrec++].detail = detail;
 		return OB_NEXT;
 	}
 	e->state = JOURNAL_SUBMITTED;
@@ -1056,6 +1066,23 @@ handle(struct ob *ob, struct journal_entry *e)
 	}
 	(void)have_draft;
 
+	if (e->state == JOURNAL_SIGNED) {
+		for (size_t i = 0; i < ob->n_unrec; i++) {
+			if (ob->unrec[i].id != e->id)
+				continue;
+			if (!journal_advance(ob->ag->journal, e->id, JOURNAL_SIGNED, JOURNAL_SUBMITTED, NULL, 0,
+			    ob->unrec[i].detail, &err)) {
+				r = OB_NEXT;    /* still failing: never submit it again */
+				goto out;
+			}
+			e->state = JOURNAL_SUBMITTED;
+			resumed = false;        /* not filed yet: this process knows */
+			free(ob->unrec[i].detail);
+			ob->unrec[i] = ob->unrec[--ob->n_unrec];
+			log_step(ob, e, "submitted", "note=\"recorded late\"");
+			break;
+		}
+	}
 	if (e->state == JOURNAL_SIGNED) {
 		bool found = false;
 
@@ -1330,6 +1357,12 @@ outbox_run(struct account_rt *rt)
 	}
 	smtp_close(&ob);
 	cache_clear(&ob);
+	for (size_t i = 0; i < ob.n_unrec; i++) {
+		log_error("acct=%s id=%lld step=stop note=\"submitted but not recorded: a restart sends it "
+		    "again\"", rt->acct->name, (long long)ob.unrec[i].id);
+		free(ob.unrec[i].detail);
+	}
+	xfree(&ob.unrec);
 	xfree(&ob.seen);
 	xfree(&ob.outbox);
 	xfree(&ob.failed);
