@@ -4,7 +4,8 @@
 # accepts it) at every recipient, Bcc ones included but without a Bcc header;
 # Sent holds the signed copy, \Seen; the outbox is empty.  Bad drafts go to
 # "Ký số/Lỗi" with a notice in INBOX.  SIGHUP with a broken configuration
-# keeps the agent running; SIGTERM stops it within seconds.
+# keeps the agent running; a good one (which adds an account signing with a
+# gpgsm key, over smtps) is taken; SIGTERM stops it within seconds.
 # shellcheck source=tests/lib.sh
 . "${KYSO_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 # shellcheck source=tests/e2e/agent-lib.sh
@@ -12,7 +13,12 @@
 
 [ -x "$KYSO_BUILDDIR/tests/e2e/mailtool" ] || { echo "Bail out! mailtool is not built (make check builds it)"; exit 1; }
 work=$(mktemp -d /tmp/kaout.XXXXXX)
-cleanup() { stop_agent; mailstack_down; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+cleanup() {
+	stop_agent
+	"$KYSO_SRCDIR/tests/pki/stop-agent" "$work/pki/gnupg"
+	mailstack_down
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
+}
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 mailstack_up
@@ -125,19 +131,55 @@ id3="hup-$$@benluc.longan.gov.vn"
 draft "$id3" "$VANTHU" "$RCPT" "" "" "Sau SIGHUP" >"$work/d3.eml"
 put_draft "$work/d3.eml"
 ok "... and still sends" wait_for 20 is_count "$RCPT" INBOX "$id3" 1
+# the good configuration adds a second account, lanhdao@..., whose key is in
+# a gpgsm keyring (GPGME in the agent's small-stack threads), over smtps://
 cp "$work/good.conf" "$AGENT_CONF"
+gpg_ok=""
+if bash "$KYSO_SRCDIR/tests/pki/mkgpgsm" "$work/pki" >"$work/mkgpgsm.log" 2>&1; then
+	gpg_ok=1
+	# shellcheck disable=SC1091
+	. "$work/pki/gnupg/gpgsm.env"
+	user_pass "$BCC" >"$work/lanhdao.pw" && echo >>"$work/lanhdao.pw"
+	chmod 600 "$work/lanhdao.pw"
+	cat >>"$AGENT_CONF" <<EOF
+[identity lanhdao]
+addresses = $BCC
+gpgsm = $GPGSM_FPR_LANHDAO
+gnupghome = $GNUPGHOME
+[account lanhdao]
+address = $BCC
+imap = imap://localhost:$IMAP_PORT
+smtp = smtps://localhost:$SMTPS_PORT
+password_file = $work/lanhdao.pw
+tls_ca = $CA_FILE
+verify_inbox = no
+EOF
+else
+	diag "mkgpgsm failed (see $work/mkgpgsm.log): the reload adds no account"
+fi
 kill -HUP "$AGENT_PID"
 ok "SIGHUP with a good configuration: reloaded" wait_for 10 grep -q "step=reload result=accepted" "$AGENT_LOG"
 id4="reload-$$@benluc.longan.gov.vn"
 draft "$id4" "$VANTHU" "$RCPT" "" "" "Sau khi nạp lại" >"$work/d4.eml"
 put_draft "$work/d4.eml"
 ok "sends after the reload" wait_for 20 is_count "$RCPT" INBOX "$id4" 1
+if [ -n "$gpg_ok" ]; then
+	ok "the account added by the reload makes its folders" wait_for 20 test -d "$(maildir "$BCC" "Ký số/Lỗi")"
+	id5="gpgsm-$$@benluc.longan.gov.vn"
+	draft "$id5" "Lê Văn Đạo <$BCC>" "$RCPT" "" "" "Ký bằng gpgsm" >"$work/d5.eml"
+	"$KYSO_BUILDDIR/tests/e2e/mailtool" append "$BCC" "$(user_pass "$BCC")" "Ký số" "$work/d5.eml"
+	ok "the new account's draft (gpgsm key, STARTTLS IMAP, smtps) arrives" wait_for 20 is_count "$RCPT" INBOX "$id5" 1
+	ok "... and verifies" "$OPENSSL_CLI" cms -verify -in "$(find_msg "$RCPT" INBOX "$id5")" -CAfile "$PKI_ANCHORS" \
+		-purpose smimesign -out /dev/null
+	ok "... filed in that account's Sent" wait_for 10 is_count "$BCC" Sent "$id5" 1
+fi
 for i in "$id" "$id2" "$id3" "$id4"; do
 	is "$(count "$RCPT" INBOX "$i")" 1 "exactly one copy of $i"
 done
 
 # --- secrets stay out of the log and ps ---
 fails "the account password is not in the log" grep -qF "$PASS1" "$AGENT_LOG"
+fails "nor the second account's" grep -qF "$(user_pass "$BCC")" "$AGENT_LOG"
 fails "nor in the agent's command line" grep -qF "$PASS1" "/proc/$AGENT_PID/cmdline"
 
 # --- SIGTERM ---
