@@ -57,7 +57,7 @@ new_draft() {	# MSGID SUBJECT [TO]
 start_agent     # makes the folders
 stop_agent
 is "$?" 0 "the agent starts, makes its folders and stops"
-for point in queued signed submitted filed done; do
+for point in queued signed submitted filed "done"; do
 	id="crash-$point-$$@benluc.longan.gov.vn"
 	new_draft "$id" "Thử lỗi tại $point" || { echo "Bail out! cannot put a draft"; exit 1; }
 	start_agent KYSO_TEST_CRASH_AT="$point"
@@ -157,7 +157,7 @@ else
 	# No mount here: a file size limit the journal cannot grow past (the
 	# agent ignores SIGXFSZ, so writes fail with EFBIG).
 	diag "tmpfs cannot be mounted here: using ulimit -f"
-	full_state=ulimit
+	full_state="ulimit"
 	sed "s|^state_dir = .*|state_dir = $work/small/state|" "$AGENT_CONF" >"$work/small.conf"
 	(ulimit -f 256; exec "$KYSO_BIN" agent -c "$work/small.conf") > >(cat >"$work/full.log") 2>&1 &
 	AGENT_PID=$!
@@ -184,6 +184,6 @@ else
 	stop_agent
 fi
 # sanitizer builds: the agent's own reports land in its log
-fails "no sanitizer report from the agent" grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$AGENT_LOG" $(ls "$work"/*.log 2>/dev/null)
+fails "no sanitizer report from the agent" grep -lE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$AGENT_LOG" "$work"/*.log
 [ "${KEEP:-}" ] && diag "work: $work"
 done_testing

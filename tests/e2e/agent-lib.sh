@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034,SC2119  # variables for the sourcing scripts; start_agent takes optional ENV=VALUE
 # tests/e2e/agent-lib.sh - helpers shared by the agent's end-to-end tests
 # (agent-outbox.sh, agent-faults.sh, tests/bench/run-outbox).  Source it
 # after tests/lib.sh and mailstack_up.  Mailboxes are read straight from the
@@ -64,7 +65,7 @@ user_pass() {
 
 # maildir USER FOLDER: the Maildir of a folder (UTF-8 name, '/' between levels).
 maildir() {
-	local user=$1 folder=$2 dom=${1#*@} local=${1%@*}
+	local folder=$2 dom=${1#*@} local=${1%@*}
 	local base=$MAILDIR_ROOT/$dom/$local/Maildir
 	if [ "$folder" = INBOX ]; then printf '%s' "$base"; return; fi
 	printf '%s/.%s' "$base" "$(perl -MEncode -MMIME::Base64 -e '
