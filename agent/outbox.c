@@ -1141,8 +1141,6 @@ scan(struct ob *ob)
 		session_error(ob->rt, "search", &err);
 		return OB_DEAD;
 	}
-	if (ob->ag->log != NULL)
-		(void)logdb_account_backlog(ob->ag->log, ob->a->name, (int64_t)u.n, &err);
 	for (size_t i = 0; i < u.n && !atomic_load(&ob->rt->stop); i++) {
 		struct buf msg = BUF_INIT;
 		struct draft d;
