@@ -22,7 +22,8 @@
  *   QUEUED     fetch and sign again (nothing left the machine yet)
  *   SIGNED     search Sent for the Message-ID first: found means it was
  *              submitted and filed (e.g. a server that files submissions
- *              itself); else submit the stored bytes.  When the journal says
+ *              itself); a draft no longer in the outbox was taken back by
+ *              the official: nothing is sent; else submit the stored bytes.  When the journal says
  *              "submitting", the previous attempt may have reached the
  *              server: this is the one window where the recipient can get
  *              the message twice (docs/AGENT.md).
@@ -619,6 +620,39 @@ defer(struct ob *ob, const struct journal_entry *e, const struct kerr *why)
 	    (long long)delay, log_quote(q, sizeof(q), why->msg));
 }
 
+/* The draft's UID in the outbox as it is now: the journalled one, or, when
+ * the outbox's UIDVALIDITY changed since, the one message whose Message-ID
+ * is the entry's (0: not there).  false when the session broke. */
+static bool
+draft_uid(struct ob *ob, const struct journal_entry *e, uint32_t *uid_r)
+{
+	struct imapc_query q = { 0 };
+	struct imapc_uids u = IMAPC_UIDS_INIT;
+	struct kerr err = KERR_INIT;
+
+	*uid_r = 0;
+	if (e->uidvalidity == ob->uidvalidity) {
+		*uid_r = e->uid;
+		return true;
+	}
+	if (e->message_id == NULL || *e->message_id == '\0')
+		return true;
+	if (!ob->outbox_selected && !select_outbox(ob, &err)) {
+		session_error(ob->rt, "select", &err);
+		return false;
+	}
+	q.header = "Message-ID";
+	q.value = e->message_id;
+	if (!imapc_search(ob->im, &q, &u, &err)) {
+		session_error(ob->rt, "search", &err);
+		return false;
+	}
+	if (u.n == 1)           /* more than one: not sure which, leave them */
+		*uid_r = u.uids[0];
+	imapc_uids_release(&u);
+	return true;
+}
+
 /* Move a failed draft out of the outbox (after FAILED is committed). */
 static enum res
 move_failed(struct ob *ob, const struct journal_entry *e)
@@ -626,15 +660,19 @@ move_failed(struct ob *ob, const struct journal_entry *e)
 	struct kerr err = KERR_INIT;
 	char q[600];
 
-	if (e->uidvalidity != ob->uidvalidity)
-		return OB_OK;    /* that draft is not at this UID any more */
-	if (imapc_move_uid(ob->im, e->uid, ob->failed, &err))
+	uint32_t uid;
+
+	if (!draft_uid(ob, e, &uid))
+		return OB_DEAD;
+	if (uid == 0)
+		return OB_OK;   /* not in the outbox any more */
+	if (imapc_move_uid(ob->im, uid, ob->failed, &err))
 		return OB_OK;
 	if (imap_dead(&err)) {
 		session_error(ob->rt, "move-failed", &err);
 		return OB_DEAD;
 	}
-	log_warn("acct=%s id=%lld step=move-failed uid=%u error=%s", ob->a->name, (long long)e->id, e->uid,
+	log_warn("acct=%s id=%lld step=move-failed uid=%u error=%s", ob->a->name, (long long)e->id, uid,
 	    log_quote(q, sizeof(q), err.msg));
 	return OB_OK;
 }
@@ -692,14 +730,18 @@ fetch_draft(struct ob *ob, const struct journal_entry *e, struct buf *msg, bool 
 {
 	struct kerr err = KERR_INIT;
 
+	uint32_t uid;
+
 	*gone_r = false;
 	if (msg->len > 0)
 		return OB_OK;
-	if (e->uidvalidity != ob->uidvalidity) {
+	if (!draft_uid(ob, e, &uid))
+		return OB_DEAD;
+	if (uid == 0) {
 		*gone_r = true;
 		return OB_OK;
 	}
-	if (imapc_fetch_uid(ob->im, e->uid, msg, &err))
+	if (imapc_fetch_uid(ob->im, uid, msg, &err))
 		return OB_OK;
 	if (imap_dead(&err)) {
 		session_error(ob->rt, "fetch", &err);
@@ -973,23 +1015,22 @@ do_done(struct ob *ob, struct journal_entry *e)
 	struct kerr err = KERR_INIT;
 	char q[600];
 
-	if (e->uidvalidity == ob->uidvalidity) {
-		if (!ob->outbox_selected && !select_outbox(ob, &err)) {
-			session_error(ob->rt, "select", &err);
+	uint32_t uid;
+
+	if (!ob->outbox_selected && !select_outbox(ob, &err)) {
+		session_error(ob->rt, "select", &err);
+		return OB_DEAD;
+	}
+	if (!draft_uid(ob, e, &uid))
+		return OB_DEAD;
+	if (uid != 0 && !imapc_delete_uid(ob->im, uid, &err)) {
+		if (imap_dead(&err)) {
+			session_error(ob->rt, "remove-draft", &err);
 			return OB_DEAD;
 		}
-		if (e->uidvalidity == ob->uidvalidity && !imapc_delete_uid(ob->im, e->uid, &err)) {
-			if (imap_dead(&err)) {
-				session_error(ob->rt, "remove-draft", &err);
-				return OB_DEAD;
-			}
-			/* Already gone (removed by hand, or by us before a crash). */
-			log_debug("acct=%s id=%lld step=remove-draft uid=%u note=%s", ob->a->name, (long long)e->id,
-			    e->uid, log_quote(q, sizeof(q), err.msg));
-		}
-	} else {
-		log_warn("acct=%s id=%lld step=remove-draft note=\"outbox UIDVALIDITY changed: the draft, if "
-		    "still there, must be removed by hand\"", ob->a->name, (long long)e->id);
+		/* Already gone (removed by hand, or by us before a crash). */
+		log_debug("acct=%s id=%lld step=remove-draft uid=%u note=%s", ob->a->name, (long long)e->id,
+		    uid, log_quote(q, sizeof(q), err.msg));
 	}
 	if (!journal_advance(ob->ag->journal, e->id, JOURNAL_FILED, JOURNAL_DONE, NULL, 0, NULL, &err)) {
 		log_error("acct=%s id=%lld step=done error=%s", ob->a->name, (long long)e->id,
@@ -1023,12 +1064,10 @@ handle(struct ob *ob, struct journal_entry *e)
 			/* Removed before it was signed, or the outbox's UIDVALIDITY
 			 * changed (then it is found again under its new UID). */
 			if (!journal_advance(ob->ag->journal, e->id, JOURNAL_QUEUED, JOURNAL_FAILED, NULL, 0,
-			    e->uidvalidity != ob->uidvalidity ? "outbox UIDVALIDITY changed before signing" :
-			    "the draft left the outbox before it was signed", &err))
+			    "the draft left the outbox before it was signed: not sent", &err))
 				log_error("acct=%s id=%lld step=forget error=%s", ob->a->name, (long long)e->id,
 				    log_quote(q, sizeof(q), err.msg));
-			log_step(ob, e, "forget", "reason=%s", e->uidvalidity != ob->uidvalidity ?
-			    "uidvalidity-changed" : "draft-gone");
+			log_step(ob, e, "withdrawn", "state=queued");
 			goto out;
 		}
 		draft_parse(draft_msg.data, draft_msg.len, &d);
@@ -1047,13 +1086,8 @@ handle(struct ob *ob, struct journal_entry *e)
 		if (e->state == JOURNAL_SIGNED) {
 			if ((r = fetch_draft(ob, e, &draft_msg, &gone)) != OB_OK)
 				goto out;
-			if (!gone) {
+			if (!gone)
 				draft_parse(draft_msg.data, draft_msg.len, &d);
-			} else {
-				draft_parse(sig.data, sig.len, &d);
-				log_warn("acct=%s id=%lld step=resume note=\"draft gone: recipients taken from the "
-				    "signed copy (To, Cc; any Bcc is lost)\"", ob->a->name, (long long)e->id);
-			}
 		}
 	}
 	if (e->message_id == NULL) {
@@ -1097,6 +1131,21 @@ handle(struct ob *ob, struct journal_entry *e)
 				if (journal_advance(ob->ag->journal, e->id, JOURNAL_SIGNED, JOURNAL_SUBMITTED, NULL, 0,
 				    "found in Sent after a restart", &err))
 					e->state = JOURNAL_SUBMITTED;
+			} else if (gone) {
+				/* The official took the draft back out of the outbox
+				 * before it went out (a retry was pending, or the
+				 * agent was stopped): respect that, send nothing. */
+				if (!journal_advance(ob->ag->journal, e->id, JOURNAL_SIGNED, JOURNAL_FAILED, NULL, 0,
+				    "the draft left the outbox before it was sent: not sent", &err))
+					log_error("acct=%s id=%lld step=withdrawn error=%s", ob->a->name,
+					    (long long)e->id, log_quote(q, sizeof(q), err.msg));
+				else if (ob->ag->log != NULL)
+					(void)logdb_set_outgoing(ob->ag->log, e->id, "failed",
+					    "the draft left the outbox before it was sent", &err);
+				log_step(ob, e, "withdrawn", "state=signed%s", e->last_error != NULL &&
+				    strcmp(e->last_error, "submitting") == 0 ? " note=\"an interrupted attempt may "
+				    "have reached the server\"" : "");
+				goto out;
 			} else if (e->last_error != NULL && strcmp(e->last_error, "submitting") == 0) {
 				log_warn("acct=%s id=%lld msgid=%s step=resubmit note=\"the previous attempt was "
 				    "interrupted during SMTP; if the server had accepted it, the recipients get it "
@@ -1120,6 +1169,28 @@ out:
 	buf_release(&draft_msg);
 	buf_release(&sig);
 	return r;
+}
+
+/* Is a message with this Message-ID unfinished in the journal under
+ * another UIDVALIDITY of the outbox? */
+static bool
+in_flight_elsewhere(struct ob *ob, const char *msgid)
+{
+	struct journal_entry *v = NULL;
+	size_t n = 0;
+	struct kerr err = KERR_INIT;
+	bool found = false;
+
+	if (!journal_pending(ob->ag->journal, ob->a->name, INT64_MAX, 1000, &v, &n, &err))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!found && v[i].uidvalidity != ob->uidvalidity && v[i].message_id != NULL && strcmp(v[i].message_id, msgid) == 0 &&
+		    strcmp(v[i].folder, ob->a->outbox) == 0)
+			found = true;
+		journal_entry_release(&v[i]);
+	}
+	free(v);
+	return found;
 }
 
 /* The outbox's messages: each new UID is fetched, journalled (QUEUED) and
@@ -1161,6 +1232,16 @@ scan(struct ob *ob)
 			continue;       /* expunged meanwhile */
 		}
 		draft_parse(msg.data, msg.len, &d);
+		if (d.message_id != NULL && in_flight_elsewhere(ob, d.message_id)) {
+			/* Journalled under the outbox's previous UIDVALIDITY and not
+			 * finished: that entry finds this draft by its Message-ID. */
+			log_info("acct=%s step=queue uid=%u note=\"already in progress under an earlier "
+			    "UIDVALIDITY\"", ob->a->name, u.uids[i]);
+			seen_add(ob, u.uids[i]);
+			draft_release(&d);
+			buf_release(&msg);
+			continue;
+		}
 		mid = d.message_id != NULL ? xstrdup(d.message_id) : make_message_id(ob->a);
 		draft_release(&d);
 		if (!journal_enqueue(ob->ag->journal, &key, mid, &id, &st, &err)) {

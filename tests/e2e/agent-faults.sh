@@ -6,6 +6,7 @@
 #     the outbox is empty;
 #   - Postfix stopped (connection refused), then started: deferred, delivered once;
 #   - Dovecot restarted under the agent's IDLE: it reconnects, delivers once;
+#   - the outbox's UIDVALIDITY changes while a message is SIGNED: one copy;
 #   - a 4xx (Postfix access map DEFER) then 2xx: delivered once;
 #   - a 5xx (an unknown recipient): failed folder + notice;
 #   - a server certificate from another CA: no connection, a clear error, the
@@ -76,6 +77,35 @@ for point in queued signed submitted filed "done"; do
 	stop_agent
 done
 
+# --- the outbox's UIDVALIDITY changes while a message is SIGNED (Dovecot
+# forgets the folder's UIDs): the entry finds its draft by Message-ID, the
+# scan does not take the draft for a new one: one copy ---
+id="uidvalidity-$$@benluc.longan.gov.vn"
+new_draft "$id" "UIDVALIDITY đổi"
+start_agent KYSO_TEST_CRASH_AT=signed
+pid=$AGENT_PID
+wait_for 30 exited "$pid" || kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+AGENT_PID=""
+# the folder made again with the same message files, Dovecot's indexes gone
+ob=$(maildir "$USER1" "$OUTBOX")
+uv() { sed -n '1s/^3 V\([0-9]*\) .*/\1/p' "$ob/dovecot-uidlist" 2>/dev/null; }
+uv_before=$(uv)
+owner=$(stat -c %u:%g "$ob")
+mv "$ob" "$ob.old"
+mkdir -p "$ob/cur" "$ob/new" "$ob/tmp"
+find "$ob.old/cur" "$ob.old/new" -type f -exec mv {} "$ob/cur/" \;
+chown -R "$owner" "$ob"
+rm -rf "$ob.old" "$(maildir "$USER1" INBOX)"/dovecot.list.index*
+start_agent
+uv_changed() { local n; n=$(uv); [ -n "$n" ] && [ "$n" != "$uv_before" ]; }
+ok "UIDVALIDITY changed under the agent" wait_for 20 uv_changed
+diag "outbox UIDVALIDITY $uv_before -> $(uv)"
+once_everywhere "$id" "UIDVALIDITY changed while SIGNED"
+ok "UIDVALIDITY changed: the draft was not taken for a new one" \
+	grep -q "already in progress under an earlier UIDVALIDITY" "$AGENT_LOG"
+stop_agent
+
 # --- Postfix down (connection refused), then up ---
 start_agent
 "$KYSO_SRCDIR/tests/mailstack" stop-service "$MAILSTACK_DIR" postfix >/dev/null 2>&1
@@ -83,8 +113,18 @@ id="pfdown-$$@benluc.longan.gov.vn"
 new_draft "$id" "Khi Postfix dừng"
 ok "Postfix stopped: the message is deferred" wait_for 20 grep -q "msgid=\"$id\" id=[0-9]* step=defer" "$AGENT_LOG"
 ok "Postfix stopped: the draft stays in the outbox" is_count "$USER1" "$OUTBOX" "$id" 1
+# a second one, which the official takes back out of the outbox while it waits
+wid="withdrawn-$$@benluc.longan.gov.vn"
+new_draft "$wid" "Rút lại"
+ok "Postfix stopped: the second one is deferred too" \
+	wait_for 20 grep -q "msgid=\"$wid\" id=[0-9]* step=defer" "$AGENT_LOG"
+rm -f "$(find_msg "$USER1" "$OUTBOX" "$wid")"
 "$KYSO_SRCDIR/tests/mailstack" start-service "$MAILSTACK_DIR" postfix >/dev/null 2>&1
 once_everywhere "$id" "Postfix back"
+ok "a draft taken back out of the outbox while waiting is not sent" \
+	wait_for 30 grep -q "msgid=\"$wid\" id=[0-9]* step=withdrawn state=signed" "$AGENT_LOG"
+is "$(count "$RCPT" INBOX "$wid")" 0 "... the recipient did not get it"
+is "$(count "$USER1" Sent "$wid")" 0 "... nor is it in Sent"
 
 # --- Dovecot restarted under the agent (its IDLE session breaks) ---
 mark=$(wc -l <"$AGENT_LOG")
