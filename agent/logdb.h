@@ -66,9 +66,10 @@
  *   insert), messages_ad (after delete), messages_au (after update of search).
  *   evidence.source for certificates: "cms" (the signer's, carried in the
  *   signature), "chain" (an intermediate, from the CMS or the local store),
- *   "local" (the trust anchor).  For 'crl'/'ocsp' rows source is smime's
- *   revocation text ("crl:http://... good") and data is empty: smime/ does
- *   not hand the revocation bytes out (yet).
+ *   "local" (the top of the chain: the trust anchor when anchored).  One
+ *   'crl'/'ocsp' row per certificate whose status was decided: source is
+ *   smime's text for it ("crl:local good", "ocsp:http://... good") and data
+ *   is empty: smime/ does not hand the revocation bytes out (yet).
  *
  * report JSON (json-c), one object:
  *   { "verdict": "valid", "reasons": ["..."], "detail": "..." | null,

@@ -188,6 +188,8 @@ is "$(q "SELECT json_extract(report, '\$.attachments[0].verdict') || ' ' || json
 	"valid QD-12.pdf 64" "the PDF's own verdict, name and SHA-256 are in the report"
 is "$(q "SELECT count(*) > 0 FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_valid>' AND e.kind='certificate' AND length(e.data) > 300")" \
 	1 "valid: the chain's certificates are stored as evidence"
+is "$(q "SELECT count(*) > 0 FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_valid>' AND e.kind='crl' AND e.source LIKE 'crl:local good%'")" \
+	1 "valid: the revocation decision (local CRL) is recorded as evidence"
 is "$(q "SELECT count(DISTINCT e.sig) FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_pdf>' AND e.kind='certificate'")" \
 	2 "pdf: evidence for the message's and the PDF's signature"
 is "$(q "SELECT from_name || ' | ' || signer_email FROM messages WHERE message_id='<$id_valid>'")" \
