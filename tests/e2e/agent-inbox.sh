@@ -276,6 +276,27 @@ is "$(q "SELECT count(*) FROM messages WHERE message_id='<ex2-$tag@x>'")" 0 "exp
 ok "expunge: noted in the log" grep -q "result=gone" "$work/driver.log"
 is "$(q "SELECT count(*) FROM messages WHERE message_id='<$id_valid>'")" 1 "a restart does not verify handled mail again"
 
+# killed (SIGKILL) right after tagging, before saving its position: the
+# message is handled again after the restart, still one row and one keyword
+stop_driver
+id_k="killed-$tag@x"
+with_id "$id_k" "$work/m/plain.eml" >"$work/k.eml"
+"$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/k.eml" KySo_HopLe
+# (sh -c: no "Killed" line from bash on the test's output)
+KYSO_TEST_CRASH_AT=tagged sh -c '"$@" >>"$0.out" 2>>"$0.log"; echo $? >"$0.rc"' "$work/driver" \
+	timeout 60 "$drv" run -c "$work/kyso.conf" -f INBOX -s "$work/stop"
+is "$(cat "$work/driver.rc")" 137 "killed at the crash point 'tagged'"
+uid_k=$(q "SELECT uid FROM messages WHERE message_id='<$id_k>'")
+ok "logged before the kill" test -n "$uid_k"
+start_driver
+# the "step=verify" line is written after the crash point: only a second
+# handling (after the restart) writes it
+handled() { grep -q "folder=\"INBOX\" uid=$uid_k step=verify" "$work/driver.log"; }
+end=$((SECONDS + 30))
+while [ $SECONDS -le $end ] && ! handled; do sleep 0.1; done
+ok "after the restart the message is handled again" handled
+is "$(q "SELECT count(*) FROM messages WHERE message_id='<$id_k>'")" 1 "... one log row"
+is "$(flags_of "$id_k" ubnd)" KySo_KhongKy "... one keyword, the forged one gone"
 stop_driver
 is "$drv_rc" 0 "the driver exited 0 each time (sanitizers included)"
 fails "no sanitizer report in the driver's log" grep -q "Sanitizer\|runtime error" "$work/driver.log"
