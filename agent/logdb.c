@@ -778,7 +778,7 @@ mime_json(const struct partlist *pl, const struct smime_report *r)
 		json_object_object_add(o, "size", json_object_new_int64((int64_t)(p->span.end - p->span.start)));
 		json_object_object_add(o, "depth", json_object_new_int((int)p->depth));
 		for (size_t s = 0; r != NULL && s < r->n_sigs; s++)
-			if ((content[s] != NULL && in_subtree(p, content[s])) || (cont[s] != NULL && p == cont[s]))
+			if (content[s] != NULL && in_subtree(p, content[s]))
 				json_object_array_add(cov, json_object_new_int((int)s));
 		json_object_object_add(o, "covered_by", cov);
 		json_object_array_add(arr, o);

@@ -77,11 +77,13 @@
  *     "headers": { "from": "...", "to": "...", "cc": "...", "date": "...",
  *                  "subject": "...", "message-id": "..." },
  *     "mime": [ { "part": "top", "type": "multipart/signed", "name": null,
- *                 "size": 123, "depth": 0, "covered_by": [0] }, ... ],
+ *                 "size": 123, "depth": 0, "covered_by": [] }, ... ],
  *              (pre-order; "part" is "top" for the message itself, else
  *              "1", "1.2" ... as in the sigs' "where" ("part 1.2");
  *              covered_by: indexes into "sigs" whose signed content holds
- *              this part, or whose signature it carries)
+ *              this part: for a multipart/signed its first part and what is
+ *              below it; for an opaque signature, a .p7m or a signed PDF the
+ *              part itself; for a .p7s the file it signs)
  *     "sigs": [ { "where": "message", "kind": "multipart-signed",
  *                 "verdict": "valid", "reasons": [], "covers": "whole",
  *                 "signer": { "subject", "issuer", "serial", "sha256",

@@ -184,6 +184,8 @@ is "$(verdict_of "$id_partial")" partial "partial: verdict partial"
 is "$(verdict_of "$id_pdf")" valid "signed message with a signed PDF: verdict valid"
 is "$(verdict_of "$id_forged")" unsigned "forged keyword: verdict unsigned"
 is "$(verdict_of "$id_xhdr")" unsigned "X-Kyso-Verdict header: verdict unsigned"
+is "$(q "SELECT group_concat(json_extract(value, '\$.part') || '=' || json_array_length(json_extract(value, '\$.covered_by')), ' ') FROM messages, json_each(messages.report, '\$.mime') WHERE message_id='<$id_partial>'")" \
+	"top=0 1=0 1.1=1 1.2=0 2=0" "partial: the MIME tree says the signature covers part 1.1 only, not the footer"
 is "$(q "SELECT json_extract(report, '\$.attachments[0].verdict') || ' ' || json_extract(report, '\$.attachments[0].name') || ' ' || length(json_extract(report, '\$.attachments[0].sha256')) FROM messages WHERE message_id='<$id_pdf>'")" \
 	"valid QD-12.pdf 64" "the PDF's own verdict, name and SHA-256 are in the report"
 is "$(q "SELECT count(*) > 0 FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_valid>' AND e.kind='certificate' AND length(e.data) > 300")" \

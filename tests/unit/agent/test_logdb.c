@@ -275,8 +275,10 @@ START_TEST(incoming_row)
 		ck_assert_str_eq(json_object_get_string(v), "top");
 		ck_assert(json_object_object_get_ex(p0, "type", &v));
 		ck_assert_str_eq(json_object_get_string(v), "multipart/signed");
-		ck_assert(json_object_object_get_ex(p0, "covered_by", &v));
-		ck_assert_int_eq((int)json_object_array_length(v), 1);
+		ck_assert(json_object_object_get_ex(p0, "covered_by", &v));   /* the container */
+		ck_assert_int_eq((int)json_object_array_length(v), 0);
+		ck_assert(json_object_object_get_ex(json_object_array_get_idx(x, 1), "covered_by", &v));
+		ck_assert_int_eq((int)json_object_array_length(v), 1);    /* the signed entity */
 		ck_assert(json_object_object_get_ex(p2, "part", &v));
 		ck_assert_str_eq(json_object_get_string(v), "1.1");
 		ck_assert(json_object_object_get_ex(p2, "covered_by", &v));
