@@ -49,7 +49,11 @@ struct agent_signer {
 struct agent_metrics {
 	atomic_ullong signed_total, sent_total, filed_total, failed_total, deferred_total;
 	atomic_ullong verified_by_verdict[8];   /* index: enum smime_verdict */
-	atomic_ullong verify_hist[12];          /* verification latency buckets, see agent.c */
+	/* Verification latency: verify_hist[i] counts verifications that took
+	 * at most 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000 ms and more than
+	 * the bound before (i = 0..10); [11] is +Inf.  Not cumulative: the
+	 * /metrics exporter sums them into Prometheus' le buckets. */
+	atomic_ullong verify_hist[12];
 	atomic_ullong verify_ms_sum, imap_reconnects_total;
 };
 
@@ -114,6 +118,13 @@ void inbox_run(struct account_rt *rt, const char *folder);
  * one per verdict, e.g. "KySo_HopLe" for valid.  The list of every kyso
  * keyword, to remove stale or forged ones. */
 const char *inbox_keyword(const struct conf *c, enum smime_verdict v);
+
+/* Where the inbox threads' time goes (process-wide, microseconds), for the
+ * benchmark: IMAP (fetch flags, fetch, store), verification, the log write. */
+struct inbox_timing {
+	atomic_ullong imap_us, verify_us, log_us, messages;
+};
+extern struct inbox_timing inbox_timing;
 
 /* ---- agent.c ---- */
 

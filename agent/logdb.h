@@ -56,14 +56,34 @@
  *     backlog INTEGER NOT NULL DEFAULT 0,  -- messages seen, not yet handled
  *     last_error TEXT, last_error_time INTEGER,
  *     updated INTEGER NOT NULL);
+ *   -- added by the inbox (agent only; the web view need not read it):
+ *   CREATE INDEX messages_journal ON messages (journal_id) WHERE direction = 'out';
+ *   CREATE TABLE folder_state (     -- where each verified folder was left
+ *     account TEXT NOT NULL, folder TEXT NOT NULL,
+ *     uidvalidity INTEGER NOT NULL, last_uid INTEGER NOT NULL,  -- last UID handled
+ *     updated INTEGER NOT NULL, PRIMARY KEY (account, folder));
+ *   The FTS table is kept by three triggers on messages: messages_ai (after
+ *   insert), messages_ad (after delete), messages_au (after update of search).
+ *   evidence.source for certificates: "cms" (the signer's, carried in the
+ *   signature), "chain" (an intermediate, from the CMS or the local store),
+ *   "local" (the top of the chain: the trust anchor when anchored).  One
+ *   'crl'/'ocsp' row per certificate whose status was decided: source is
+ *   smime's text for it ("crl:local good", "ocsp:http://... good") and data
+ *   is empty: smime/ does not hand the revocation bytes out (yet).
  *
  * report JSON (json-c), one object:
  *   { "verdict": "valid", "reasons": ["..."], "detail": "..." | null,
  *     "from": "addr checked",
  *     "headers": { "from": "...", "to": "...", "cc": "...", "date": "...",
  *                  "subject": "...", "message-id": "..." },
- *     "mime": [ { "part": "1", "type": "multipart/signed", "name": null,
- *                 "size": 123, "depth": 0, "covered_by": [0] }, ... ],
+ *     "mime": [ { "part": "top", "type": "multipart/signed", "name": null,
+ *                 "size": 123, "depth": 0, "covered_by": [] }, ... ],
+ *              (pre-order; "part" is "top" for the message itself, else
+ *              "1", "1.2" ... as in the sigs' "where" ("part 1.2");
+ *              covered_by: indexes into "sigs" whose signed content holds
+ *              this part: for a multipart/signed its first part and what is
+ *              below it; for an opaque signature, a .p7m or a signed PDF the
+ *              part itself; for a .p7s the file it signs)
  *     "sigs": [ { "where": "message", "kind": "multipart-signed",
  *                 "verdict": "valid", "reasons": [], "covers": "whole",
  *                 "signer": { "subject", "issuer", "serial", "sha256",
@@ -128,5 +148,12 @@ bool logdb_account_state(struct logdb *l, const char *account, const char *addre
     const char *state, const char *error, struct kerr *err);
 bool logdb_account_idle(struct logdb *l, const char *account, int64_t when, struct kerr *err);
 bool logdb_account_backlog(struct logdb *l, const char *account, int64_t backlog, struct kerr *err);
+
+/* Where the inbox left a folder (table folder_state): *found_r false when
+ * never recorded.  set replaces it. */
+bool logdb_folder_get(struct logdb *l, const char *account, const char *folder, uint32_t *uidvalidity_r,
+    uint32_t *last_uid_r, bool *found_r, struct kerr *err);
+bool logdb_folder_set(struct logdb *l, const char *account, const char *folder, uint32_t uidvalidity,
+    uint32_t last_uid, struct kerr *err);
 
 #endif

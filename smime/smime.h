@@ -221,6 +221,8 @@ struct smime_sig {
 	                                   "ocsp:http://... good", "unknown", or NULL when off */
 	char *detail;                   /* owned: one line for humans (OpenSSL's words), or NULL */
 	char *file;                     /* owned: the attached file's name, or NULL */
+	struct buf *chain_der;          /* owned: DER of each chain certificate, n_chain of
+	                                   them in chain[]'s order (evidence), or NULL */
 };
 
 struct smime_attachment {

@@ -1270,8 +1270,23 @@ chain:
 		int below = anchored ? n - 1 : n;
 
 		sig->chain = xcalloc((size_t)n + 1, sizeof(*sig->chain));
-		for (int i = 0; i < n; i++)
-			sig->chain[sig->n_chain++] = xstrdup(cert_extra(sk_X509_value(chain, i))->subject);
+		sig->chain_der = xcalloc((size_t)n + 1, sizeof(*sig->chain_der));
+		for (int i = 0; i < n; i++) {
+			X509 *x = sk_X509_value(chain, i);
+			int dl = i2d_X509(x, NULL);
+
+			if (dl > 0) {
+				unsigned char *dp;
+
+				buf_reserve_exact(&sig->chain_der[i], (size_t)dl);
+				dp = (unsigned char *)sig->chain_der[i].data;
+				if (i2d_X509(x, &dp) == dl) {
+					sig->chain_der[i].len = (size_t)dl;
+					sig->chain_der[i].data[dl] = '\0';
+				}
+			}
+			sig->chain[sig->n_chain++] = xstrdup(cert_extra(x)->subject);
+		}
 		for (int i = 0; i < below; i++) {
 			X509 *x = sk_X509_value(chain, i);
 

@@ -1081,6 +1081,10 @@ smime_report_free(struct smime_report **rp)
 
 		free(s->where);
 		cert_info_release(&s->signer);
+		if (s->chain_der != NULL)
+			for (size_t j = 0; j < s->n_chain; j++)
+				buf_release(&s->chain_der[j]);
+		free(s->chain_der);
 		smime_strv_free(&s->chain, s->n_chain);
 		free(s->digest_alg);
 		free(s->revocation);
