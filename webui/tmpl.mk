@@ -29,3 +29,16 @@ tests_fuzz_fuzz_tmpl_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
 tests_fuzz_fuzz_tmpl_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
 tests_fuzz_fuzz_tmpl_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS)
 endif
+
+# tests/browser/: the web view in headless Chromium (playwright-core from npm,
+# installed into the build tree); skips where node or chromium is missing.
+TESTS += tests/browser/browser.sh
+EXTRA_DIST += tests/browser/browser.sh tests/browser/browser.js tests/browser/package.json
+check_SCRIPTS += tests/browser/.mkdir
+tests/browser/.mkdir:
+	@$(MKDIR_P) $(@D) && touch $@
+CLEANFILES += tests/browser/.mkdir
+clean-local: clean-local-browser
+clean-local-browser:
+	-rm -rf tests/browser/browser.out tests/browser/npm
+.PHONY: clean-local-browser
