@@ -7,6 +7,9 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/random.h>
 
