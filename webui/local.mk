@@ -6,3 +6,15 @@ webui_libwebui_a_SOURCES = webui/webui.h webui/fold.h webui/fold.c \
 	webui/webui-private.h webui/server.c webui/session.c webui/pages.c webui/svg.c
 webui_libwebui_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(OPENSSL_CFLAGS)
 WEBUI_LIBS = webui/libwebui.a $(MHD_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) -lpthread
+
+# Unit tests of the server side (sessions, parsers, routing, CSV, chart).
+check_PROGRAMS += tests/unit/webui/test_session
+TESTS += tests/unit/webui/test_session
+tests_unit_webui_test_session_SOURCES = tests/unit/webui/test_session.c tests/unit/testmain.h
+tests_unit_webui_test_session_CFLAGS = $(TEST_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_webui_test_session_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS) $(CHECK_LIBS)
+check_PROGRAMS += tests/unit/webui/test_server
+TESTS += tests/unit/webui/test_server
+tests_unit_webui_test_server_SOURCES = tests/unit/webui/test_server.c tests/unit/testmain.h
+tests_unit_webui_test_server_CFLAGS = $(TEST_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_webui_test_server_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS) $(CHECK_LIBS)

@@ -491,8 +491,6 @@ row_str(struct json_object *row, const char *k)
 	return json_object_get_string(v);
 }
 
-void webui_csv_row(struct buf *out, struct json_object *row);
-
 void
 webui_csv_row(struct buf *out, struct json_object *row)
 {

@@ -206,7 +206,11 @@ webui_static_load(struct webui_static *st, const char *dir, struct kerr *err)
 		char *path;
 		struct webui_static_file f = { 0 };
 
-		if (!static_name_ok(de->d_name))
+		struct stat lst;
+
+		/* regular files only: a link or a folder named like one is skipped */
+		if (!static_name_ok(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &lst, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(lst.st_mode))
 			continue;
 		if (st->n >= 256) {
 			kerr_set(err, KERR_CONFIG, "%s: more than 256 static files", dir);

@@ -192,6 +192,8 @@ enum MHD_Result webui_page_csv(struct webui *w, struct webui_req *r);
 enum MHD_Result webui_page_message(struct webui *w, struct webui_req *r);
 enum MHD_Result webui_page_accounts(struct webui *w, struct webui_req *r);
 enum MHD_Result webui_page_overview(struct webui *w, struct webui_req *r);
+/* One log row (store_list's) as a CSV line. */
+void webui_csv_row(struct buf *out, struct json_object *row);
 /* store_metrics()' counts as Prometheus text. */
 void webui_metrics_store(struct buf *out, struct json_object *m);
 /* The i18n text of key in lang ("vi"/"en"), or NULL. */
