@@ -18,3 +18,10 @@ TESTS += tests/unit/webui/test_server
 tests_unit_webui_test_server_SOURCES = tests/unit/webui/test_server.c tests/unit/testmain.h
 tests_unit_webui_test_server_CFLAGS = $(TEST_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS)
 tests_unit_webui_test_server_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS) $(CHECK_LIBS)
+
+# tests/webui/webserve: the web view alone over a log, for e2e, browser and
+# bench tests (logins by IMAP LOGIN against a mail stack, or a fixed list).
+check_PROGRAMS += tests/webui/webserve
+tests_webui_webserve_SOURCES = tests/webui/webserve.c
+tests_webui_webserve_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
+tests_webui_webserve_LDADD = $(AGENT_LIBS)
