@@ -29,9 +29,12 @@
 #define TMPL_MAX_STEPS 4000000UL
 #define TMPL_MAX_OUTPUT (32UL * 1024 * 1024)
 #define TMPL_MAX_NAME 128
+/* |time and |date show Vietnam's time (UTC+7, no daylight saving), whatever
+ * the server's TZ, like the web view's date filter (webui/pages.c). */
+#define TMPL_TZ_OFFSET (7 * 3600)
 
 enum node_kind { N_TEXT, N_VAR, N_SECTION, N_INVERTED, N_PARTIAL };
-enum filter { F_HTML, F_URL, F_TIME, F_DATE };
+enum filter { F_HTML, F_URL, F_TIME, F_DATE, F_INDEX, F_NUMBER };
 
 /* A name: segments separated by '.'; a segment in brackets, [path], is
  * indirect: its key is the value of path (looked up like any name).  Zero
@@ -224,6 +227,18 @@ parse_tag_name(struct parser *ps, unsigned line, const char *s, size_t b, size_t
 		e--;
 	if (b == e) {
 		kerr_set(ps->err, KERR_CONFIG, "%s:%u: empty tag", ps->name, line);
+		return NULL;
+	}
+	if (allow_filter && s[b] == '@') {
+		/* {{@index}} / {{@number}}: the position in the innermost array section */
+		if ((e - b == 6 && memcmp(s + b, "@index", 6) == 0) ||
+		    (e - b == 7 && memcmp(s + b, "@number", 7) == 0)) {
+			p = xcalloc(1, sizeof(*p));
+			*filter_r = s[b + 1] == 'i' ? F_INDEX : F_NUMBER;
+			return p;
+		}
+		kerr_set(ps->err, KERR_CONFIG, "%s:%u: unknown special name (known: @index, @number)",
+		    ps->name, line);
 		return NULL;
 	}
 	i = b;
@@ -732,12 +747,12 @@ time_text(struct json_object *v, bool date_only, struct buf *out, struct buf *tm
 		return;
 	}
 	/* years 0..9999 only: anything else is shown as the number */
-	if (t < -62135596800LL || t > 253402300799LL) {
+	if (t < -62135596800LL || t > 253402300799LL - TMPL_TZ_OFFSET) {
 		buf_printf(out, "%" PRId64, t);
 		return;
 	}
-	tt = (time_t)t;
-	if (localtime_r(&tt, &tm) == NULL ||
+	tt = (time_t)(t + TMPL_TZ_OFFSET);
+	if (gmtime_r(&tt, &tm) == NULL ||
 	    strftime(b, sizeof(b), date_only ? "%Y-%m-%d" : "%Y-%m-%d %H:%M:%S", &tm) == 0) {
 		buf_printf(out, "%" PRId64, t);
 		return;
@@ -753,6 +768,7 @@ struct render {
 	struct buf *out;
 	struct json_object **stack;     /* borrowed values; owned array */
 	size_t depth, cap;
+	long index;                     /* position in the innermost array section, or -1 */
 	unsigned long steps;
 	size_t out0;
 	struct buf tmp;
@@ -869,11 +885,20 @@ static bool render_list(struct render *r, const struct node *n, int partials);
 static bool
 render_var(struct render *r, const struct node *n)
 {
-	struct json_object *v = lookup(r, n->path, 0);
+	struct json_object *v;
 
+	if (n->filter == F_INDEX || n->filter == F_NUMBER) {
+		if (r->index >= 0)
+			buf_printf(r->out, "%ld", r->index + (n->filter == F_NUMBER));
+		return true;
+	}
+	v = lookup(r, n->path, 0);
 	if (v == NULL)
 		return true;
 	switch (n->filter) {
+	case F_INDEX:
+	case F_NUMBER:
+		break;
 	case F_TIME:
 	case F_DATE:
 		time_text(v, n->filter == F_DATE, r->out, &r->tmp);
@@ -919,10 +944,12 @@ render_list(struct render *r, const struct node *n, int partials)
 				break;
 			if (json_object_is_type(v, json_type_array)) {
 				size_t len = json_object_array_length(v);
+				long saved = r->index;
 
 				for (size_t i = 0; i < len; i++) {
 					bool ok;
 
+					r->index = (long)i;
 					if (++r->steps > TMPL_MAX_STEPS) {
 						r->failed = true;
 						return false;
@@ -933,6 +960,7 @@ render_list(struct render *r, const struct node *n, int partials)
 					if (!ok)
 						return false;
 				}
+				r->index = saved;
 			} else {
 				bool ok;
 
@@ -972,6 +1000,7 @@ tmpl_render(const struct tmpl_set *set, const char *name, struct json_object *ct
 	r.set = set;
 	r.out = out;
 	r.out0 = out->len;
+	r.index = -1;
 	buf_reserve(out, 4096);
 	if (ctx != NULL)
 		push(&r, ctx);

@@ -12,9 +12,10 @@
  *   {{.}}                     the current element
  *   {{name|url}}              percent-encoded for a URL query value
  *   {{name|attr}}             same as default (documented: attribute-safe)
- *   {{name|time}} {{name|date}}  Unix time as local "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DD"
+ *   {{name|time}} {{name|date}}  Unix time as "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DD", UTC+7
  *   {{t.reason.[code]}}       indirect key: [path] is the value of path
  *   {{list.0}}                an array element by index
+ *   {{@index}} {{@number}}    position (from 0 / from 1) in the innermost array section
  * There is no unescaped output.  Lookup walks up the context stack like
  * Mustache.  Templates are parsed once at load; a syntax error names
  * file:line.  Rendering never fails on data (missing values render empty).

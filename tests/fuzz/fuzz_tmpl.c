@@ -40,8 +40,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (ok)
 		(void)tmpl_render(set, "main", ctx, &out);
-	if (out.len > 0)
-		tmpl_escape(&out, out.data, out.len > 4096 ? 4096 : out.len);
+	if (out.len > 0) {
+		struct buf esc = BUF_INIT;
+
+		/* the output, escaped again: any bytes at all */
+		tmpl_escape(&esc, out.data, out.len > 4096 ? 4096 : out.len);
+		buf_release(&esc);
+	}
 	buf_release(&out);
 	json_object_put(ctx);
 	tmpl_free(&set);

@@ -110,6 +110,9 @@ START_TEST(sections)
 	RENDER_IS("{{#inner}}[{{a.b}}]{{/inner}}", "{\"a\":{\"b\":\"outer\"},\"inner\":{\"a\":{}}}", "[]");
 	/* arrays of arrays */
 	RENDER_IS("{{#m}}({{#.}}{{.}}{{/.}}){{/m}}", "{\"m\":[[1,2],[3]]}", "(12)(3)");
+	/* positions: innermost array section; an object section keeps the outer one */
+	RENDER_IS("[{{@index}}]{{#a}}{{@index}}/{{@number}}:{{#b}}{{@number}}{{/b}}{{#o}}{{@number}}{{/o}};{{/a}}",
+	    "{\"a\":[{\"b\":[1,1]},{\"o\":{}}]}", "[]0/1:12;1/2:2;");
 	/* section names with spaces, closed the same way */
 	RENDER_IS("{{# a }}x{{/ a }}", "{\"a\":1}", "x");
 }
@@ -289,7 +292,8 @@ END_TEST
 
 START_TEST(time_filter)
 {
-	setenv("TZ", "Asia/Ho_Chi_Minh", 1);
+	/* Vietnam's time (UTC+7), whatever TZ says */
+	setenv("TZ", "America/New_York", 1);
 	tzset();
 	RENDER_IS("{{t|time}}", "{\"t\":1764374400}", "2025-11-29 07:00:00");
 	RENDER_IS("{{t|date}}", "{\"t\":1764374400}", "2025-11-29");
@@ -323,6 +327,8 @@ START_TEST(syntax_errors)
 	syntax_error("{{t.[k}}", "page:1: missing ]");
 	syntax_error("{{t.[[[[[[k]]]]]]}}", "names nest too deep");
 	syntax_error("{{>}}", "page:1: bad partial name");
+	syntax_error("{{@key}}", "page:1: unknown special name");
+	syntax_error("{{#@index}}{{/@index}}", "page:1: bad name");
 	syntax_error("{{> a/../b}}", "page:1: bad partial name");
 	syntax_error("{{!never closed", "page:1: unclosed tag");
 	{
