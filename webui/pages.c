@@ -243,24 +243,28 @@ webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *na
 			add_str(f, filter_keys[i], v != NULL && strlen(v) <= 200 ? v : "");
 		}
 		{
-			struct json_object *vs = json_object_new_array();
-			const char *cur = webui_arg(r, "verdict");
+			struct json_object *vs = json_object_new_array(), *ds = json_object_new_array();
+			const char *cur = webui_arg(r, "verdict"), *dir = webui_arg(r, "direction");
+			static const char *const dirs[] = { "in", "out" };
 
 			for (size_t i = 0; i < webui_n_verdicts; i++) {
 				struct json_object *e = json_object_new_object();
 
-				add_str(e, "value", webui_verdicts[i]);
+				add_str(e, "code", webui_verdicts[i]);
 				json_object_object_add(e, "selected", json_object_new_boolean(cur != NULL &&
 				    strcmp(cur, webui_verdicts[i]) == 0));
 				json_object_array_add(vs, e);
 			}
-			json_object_object_add(f, "verdicts", vs);
-		}
-		{
-			const char *d = webui_arg(r, "direction");
+			for (size_t i = 0; i < 2; i++) {
+				struct json_object *e = json_object_new_object();
 
-			json_object_object_add(f, "in", json_object_new_boolean(d != NULL && strcmp(d, "in") == 0));
-			json_object_object_add(f, "out", json_object_new_boolean(d != NULL && strcmp(d, "out") == 0));
+				add_str(e, "code", dirs[i]);
+				json_object_object_add(e, "selected", json_object_new_boolean(dir != NULL &&
+				    strcmp(dir, dirs[i]) == 0));
+				json_object_array_add(ds, e);
+			}
+			json_object_object_add(f, "verdicts", vs);
+			json_object_object_add(f, "directions", ds);
 		}
 		json_object_object_add(ctx, "filter", f);
 	}
@@ -282,27 +286,24 @@ webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *na
 enum MHD_Result
 webui_error(struct webui *w, struct webui_req *r, unsigned code, const char *key)
 {
-	struct json_object *page = json_object_new_object();
+	struct json_object *page;
 	char k[64];
 	const char *msg;
 
-	snprintf(k, sizeof(k), "error.%s", key);
+	snprintf(k, sizeof(k), "msg.%s", key);
 	msg = webui_i18n(w, r->lang, k);
-	json_object_object_add(page, "code", json_object_new_int((int)code));
-	add_str(page, "key", key);
-	add_str(page, "message", msg != NULL ? msg : key);
-	if (r->is_post || r->route == ROUTE_STATIC || r->route == ROUTE_LOG_CSV ||
-	    r->route == ROUTE_METRICS || r->route == ROUTE_HEALTHZ || code == 413 || code == 405) {
-		/* no template for these: short text */
-		char line[160];
+	/* answers no person reads as a page (static files, CSV, metrics,
+	 * bodies refused before reading them): short text */
+	if (r->route == ROUTE_STATIC || r->route == ROUTE_LOG_CSV || r->route == ROUTE_METRICS ||
+	    r->route == ROUTE_HEALTHZ || r->route == ROUTE_NONE || code == 413 || code == 405) {
+		char line[200];
 
-		json_object_put(page);
 		snprintf(line, sizeof(line), "%u %s", code, msg != NULL ? msg : key);
-		if (r->route == ROUTE_LOGIN || r->route == ROUTE_LOGOUT) {
-			/* forms: still a page a person can read */
-		}
 		return webui_respond_text(w, r, code, line);
 	}
+	page = json_object_new_object();
+	json_object_object_add(page, "code", json_object_new_int((int)code));
+	add_str(page, "error", key);
 	return webui_render(w, r, code, "error", page, NULL, NULL);
 }
 
@@ -360,7 +361,7 @@ static enum MHD_Result
 store_failed(struct webui *w, struct webui_req *r, const struct kerr *err)
 {
 	return webui_error(w, r, err->cls == KERR_PERM ? 404 : 503,
-	    err->cls == KERR_PERM ? "not_found" : "store");
+	    err->cls == KERR_PERM ? "not_found" : "unavailable");
 }
 
 /* --- pages --- */

@@ -564,8 +564,12 @@ lookup_session(struct webui *w, struct webui_req *r)
 static char *
 cookie_line(struct webui *w, const char *name, const char *value, long max_age)
 {
-	return xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s%ld", name, value,
-	    w->https ? "; Secure" : "", max_age >= 0 ? "; Max-Age=" : "", max_age >= 0 ? max_age : 0L);
+	char age[40] = "";
+
+	if (max_age >= 0)
+		snprintf(age, sizeof(age), "; Max-Age=%ld", max_age);
+	return xasprintf("%s=%s; Path=/; HttpOnly; SameSite=Strict%s%s", name, value,
+	    w->https ? "; Secure" : "", age);
 }
 
 /* The address is one we serve: its index in o.accounts, or -1. */
@@ -846,9 +850,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			return webui_error(w, r, 413, "too_large");
 		if (!r->is_post && cl != NULL && strtoul(cl, NULL, 10) > 0)
 			return webui_error(w, r, 413, "too_large");
-		if (!r->is_post)
-			return dispatch(w, r);
-		return MHD_YES;         /* the body comes next */
+		/* answer on the next call, when the request is complete:
+		 * an answer queued earlier makes libmicrohttpd close the
+		 * connection (no keep-alive) */
+		return MHD_YES;
 	}
 	if (*upload_size != 0) {
 		if (!r->responded && !r->too_big) {
