@@ -642,7 +642,7 @@ login_post(struct webui *w, struct webui_req *r)
 	snprintf(ipkey, sizeof(ipkey), "ip:%s", ip);
 	snprintf(akey, sizeof(akey), "addr:%s", address);
 	if (!webui_throttle_allow(w->throttle, akey, now, &ra1) |
-	    !webui_throttle_allow(w->throttle, ipkey, now, &ra2)) {
+	    !webui_throttle_allow(w->throttle_ip, ipkey, now, &ra2)) {
 		r->retry_after = ra1 > ra2 ? ra1 : ra2;
 		ret = login_page(w, r, 429, "login_throttled", address);
 		goto out;
@@ -656,7 +656,7 @@ login_post(struct webui *w, struct webui_req *r)
 		}
 		/* unknown address and wrong password: the same answer */
 		webui_throttle_fail(w->throttle, akey, now);
-		webui_throttle_fail(w->throttle, ipkey, now);
+		webui_throttle_fail(w->throttle_ip, ipkey, now);
 		ret = login_page(w, r, 401, "login_failed", address);
 		goto out;
 	}
@@ -1023,6 +1023,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	}
 	w->sessions = webui_sessions_new(w->o.session_idle_s, 10000);
 	w->throttle = webui_throttle_new(WEBUI_THROTTLE_MAX, WEBUI_THROTTLE_WINDOW);
+	w->throttle_ip = webui_throttle_new(WEBUI_THROTTLE_IP_MAX, WEBUI_THROTTLE_WINDOW);
 
 	/* Hold many idle connections: as many descriptors as we may. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -1090,6 +1091,7 @@ webui_stop(struct webui **wp)
 	webui_static_release(&w->st);
 	webui_sessions_free(&w->sessions);
 	webui_throttle_free(&w->throttle);
+	webui_throttle_free(&w->throttle_ip);
 	if (w->key_pem != NULL)
 		explicit_bzero(w->key_pem, strlen(w->key_pem));
 	free(w->key_pem);

@@ -256,11 +256,12 @@ webui_session_count(struct webui_sessions *s)
 
 #define THROTTLE_SLOTS 4096
 #define THROTTLE_KEY 300
+#define THROTTLE_RING 32
 
 struct throttle_slot {
 	char key[THROTTLE_KEY];
 	unsigned n;             /* failures recorded in times[] */
-	time_t times[8];        /* the most recent failures (ring) */
+	time_t times[THROTTLE_RING];  /* the most recent failures (ring) */
 	time_t last;
 };
 
@@ -276,7 +277,7 @@ webui_throttle_new(unsigned max_failures, unsigned window_s)
 	struct webui_throttle *t = xcalloc(1, sizeof(*t));
 
 	pthread_mutex_init(&t->mu, NULL);
-	t->max = max_failures == 0 ? 1 : max_failures > 8 ? 8 : max_failures;
+	t->max = max_failures == 0 ? 1 : max_failures > THROTTLE_RING ? THROTTLE_RING : max_failures;
 	t->window = window_s;
 	t->slots = xcalloc(THROTTLE_SLOTS, sizeof(*t->slots));
 	return t;
@@ -340,8 +341,8 @@ webui_throttle_allow(struct webui_throttle *t, const char *key, time_t now,
 	pthread_mutex_lock(&t->mu);
 	sl = throttle_slot(t, key, false, now);
 	if (sl != NULL) {
-		time_t times[8];
-		unsigned n = sl->n < 8 ? sl->n : 8, k = 0;
+		time_t times[THROTTLE_RING];
+		unsigned n = sl->n < THROTTLE_RING ? sl->n : THROTTLE_RING, k = 0;
 
 		/* allowed unless max failures fall within the window: the
 		 * wait is until the max-th most recent one leaves it */
@@ -378,10 +379,10 @@ webui_throttle_fail(struct webui_throttle *t, const char *key, time_t now)
 
 	pthread_mutex_lock(&t->mu);
 	sl = throttle_slot(t, key, true, now);
-	sl->times[sl->n % 8] = now;
+	sl->times[sl->n % THROTTLE_RING] = now;
 	sl->n++;
-	if (sl->n >= 16)
-		sl->n = 8 + sl->n % 8;
+	if (sl->n >= 2 * THROTTLE_RING)
+		sl->n = THROTTLE_RING + sl->n % THROTTLE_RING;
 	sl->last = now;
 	pthread_mutex_unlock(&t->mu);
 }

@@ -25,8 +25,9 @@
 #define WEBUI_PRELOGIN_COOKIE "kyso_pre"     /* login form's double-submit token */
 #define WEBUI_TOKEN_HEX 64                  /* 32 random bytes, hex */
 #define WEBUI_MAX_BODY (16 * 1024)          /* POST bodies above: 413 */
-#define WEBUI_THROTTLE_MAX 5                /* failed logins per window ... */
-#define WEBUI_THROTTLE_WINDOW (15 * 60)     /* ... seconds, per address and per client */
+#define WEBUI_THROTTLE_MAX 5                /* failed logins per address ... */
+#define WEBUI_THROTTLE_IP_MAX 20            /* ... or per client IP (an office behind NAT) ... */
+#define WEBUI_THROTTLE_WINDOW (15 * 60)     /* ... within this many seconds: 429 */
 #define WEBUI_TZ_OFFSET (7 * 3600)          /* Asia/Ho_Chi_Minh: UTC+7, no DST */
 #define WEBUI_IDLE_TIMEOUT 30               /* seconds a connection may idle */
 #define WEBUI_STORE_POOL 16                 /* open stores kept for reuse */
@@ -155,7 +156,8 @@ struct webui {
 	struct json_object *i18n[2];    /* owned: vi, en */
 	struct webui_static st;
 	struct webui_sessions *sessions;
-	struct webui_throttle *throttle;
+	struct webui_throttle *throttle;        /* per mailbox address */
+	struct webui_throttle *throttle_ip;     /* per client IP */
 	char *cert_pem, *key_pem;       /* owned */
 	pthread_mutex_t store_mu;
 	struct store *free_stores[WEBUI_STORE_POOL];
