@@ -8,3 +8,10 @@ TESTS += tests/unit/webui/test_fold
 tests_unit_webui_test_fold_SOURCES = tests/unit/webui/test_fold.c tests/unit/testmain.h
 tests_unit_webui_test_fold_CFLAGS = $(TEST_CFLAGS)
 tests_unit_webui_test_fold_LDADD = webui/libwebui.a $(SMIME_LIBS) $(CHECK_LIBS)
+
+# mklog: a log database filled with realistic rows (tests, benchmarks, the
+# server and template tests); logfill.[ch] is its code, also linked by test_store.
+check_PROGRAMS += tests/webui/mklog
+tests_webui_mklog_SOURCES = tests/webui/mklog.c tests/webui/logfill.c tests/webui/logfill.h
+tests_webui_mklog_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+tests_webui_mklog_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS)
