@@ -25,3 +25,11 @@ check_PROGRAMS += tests/webui/webserve
 tests_webui_webserve_SOURCES = tests/webui/webserve.c
 tests_webui_webserve_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
 tests_webui_webserve_LDADD = $(AGENT_LIBS)
+TESTS += tests/webui/web.sh
+EXTRA_DIST += tests/webui/web.sh tests/bench/run-web
+
+# make bench-web (also run by make bench): the web view over a 1,000,000-row log
+bench-web: all tests/webui/webserve tests/webui/mklog
+	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' bash $(srcdir)/tests/bench/run-web
+bench: bench-web
+.PHONY: bench-web
