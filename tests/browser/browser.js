@@ -162,6 +162,18 @@ async function main() {
 		const times = await page.locator('table.log td.time').allTextContents();
 		ok(times.length > 1 && times.every((t, i) => i === 0 || times[i - 1].trim() >= t.trim()), 'rows are newest first', times.slice(0, 5).join(' | '));
 
+		// keyset pagination: the next page goes on with older rows, and back
+		const hrefs1 = await page.locator('table.log td.subject a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+		await Promise.all([page.waitForNavigation(), page.click('a[rel=next]')]);
+		const hrefs2 = await page.locator('table.log td.subject a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+		const times2 = await page.locator('table.log td.time').allTextContents();
+		ok(/[?&]before=\d+\.\d+/.test(page.url()) && hrefs2.length > 0 && !hrefs2.some((h) => hrefs1.includes(h)) &&
+			times2[0].trim() <= times[times.length - 1].trim(), `the next page goes on with older rows (${hrefs2.length})`, page.url());
+		await shot(page, '03b-log-page2');
+		await Promise.all([page.waitForNavigation(), page.click('a[rel=first]')]);
+		ok(!/before=/.test(page.url()) && (await page.locator('table.log td.subject a').first().getAttribute('href')) === hrefs1[0],
+			'the first-page link leads back', page.url());
+
 		// --- a hostile message's own page ---
 		const hostileLink = page.locator('table.log tr', { hasText: '<script>alert(1)</script>' }).locator('td.subject a').first();
 		if (await hostileLink.count() > 0) {
