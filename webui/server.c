@@ -829,14 +829,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	struct webui_req *r = *con_cls;
 
 	(void)version;
-	if (r == NULL) {
+	if (r == NULL) {       /* on_uri() always made one; be safe */
+		r = xcalloc(1, sizeof(*r));
+		*con_cls = r;
+	}
+	if (!r->started) {
 		int code;
 		const char *cl;
 
-		r = xcalloc(1, sizeof(*r));
-		*con_cls = r;
+		r->started = true;
 		r->c = c;
 		r->url = url;
+		if (r->bad_uri) {
+			r->lang = "vi";
+			return webui_error(w, r, 400, "bad_request");
+		}
 		r->lang = "vi";
 		code = webui_route(method, url, &r->route, &r->id);
 		r->is_post = strcmp(method, "POST") == 0;
@@ -872,6 +879,19 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (r->body.data == NULL)
 		buf_reserve(&r->body, 1);
 	return dispatch(w, r);
+}
+
+/* The raw request URI, before libmicrohttpd decodes it: a %00 would cut
+ * the decoded path short ("/static/kyso.css%00.png"), so refuse it here. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct webui_req *r = xcalloc(1, sizeof(*r));
+
+	(void)cls;
+	r->c = c;
+	r->bad_uri = uri == NULL || strstr(uri, "%00") != NULL;
+	return r;
 }
 
 static void
@@ -1048,6 +1068,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
+		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
 		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[2],
 		    MHD_OPTION_END);

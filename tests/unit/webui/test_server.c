@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +318,190 @@ START_TEST(metrics_text)
 }
 END_TEST
 
+
+/* --- webui_start in process: start errors, and one real request --- */
+
+static char sdir[] = "/tmp/kyso-webui-start-XXXXXX";
+
+static void
+sput(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", sdir, name);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+make_templates(void)
+{
+	char path[256];
+
+	ck_assert_ptr_nonnull(mkdtemp(sdir));
+	snprintf(path, sizeof(path), "%s/i18n", sdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/static", sdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	sput("login.html", "<p>{{t.hello}} {{lang}} {{csrf}}</p>");
+	sput("error.html", "<p>{{page.code}} {{t.msg.[page.error]}}</p>");
+	sput("i18n/vi.json", "{\"hello\":\"Xin chào\",\"msg\":{\"not_found\":\"Không tìm thấy\"}}");
+	sput("i18n/en.json", "{\"hello\":\"Hello\",\"msg\":{\"not_found\":\"Not found\"}}");
+	sput("static/a.css", "p{}");
+}
+
+static void
+remove_templates(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
+	ck_assert_int_eq(system(cmd), 0);
+	strcpy(sdir, "/tmp/kyso-webui-start-XXXXXX");
+}
+
+/* One HTTP/1.0 exchange on loopback; the whole answer (caller frees). */
+static char *
+http(unsigned port, const char *request)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { 0 };
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	buf_append(&b, "", 0);
+	return buf_steal(&b, NULL);
+}
+
+static const char *const accts[] = { "vanthu@so.vn" };
+static const char *const names[] = { "vanthu" };
+
+START_TEST(start_errors)
+{
+	struct webui_opts o = WEBUI_OPTS_INIT;
+	struct kerr err = KERR_INIT;
+	char tdir[300];
+
+	make_templates();
+	o.listen = "127.0.0.1:0";
+	o.db_path = "/nonexistent/kyso.db";
+	o.templates = "/nonexistent/templates";
+	o.accounts = accts;
+	o.account_names = names;
+	o.n_accounts = 1;
+	ck_assert_ptr_null(webui_start(&o, &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	o.templates = sdir;
+	o.listen = "127.0.0.1:http";
+	kerr_clear(&err);
+	ck_assert_ptr_null(webui_start(&o, &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	o.listen = "127.0.0.1:0";
+	o.tls_cert = "/nonexistent/cert.pem";
+	kerr_clear(&err);
+	ck_assert_ptr_null(webui_start(&o, &err));      /* a cert without a key */
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	o.tls_key = "/nonexistent/key.pem";
+	kerr_clear(&err);
+	ck_assert_ptr_null(webui_start(&o, &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	snprintf(tdir, sizeof(tdir), "%s/login.html", sdir);
+	o.tls_cert = tdir;                              /* not PEM */
+	o.tls_key = tdir;
+	kerr_clear(&err);
+	ck_assert_ptr_null(webui_start(&o, &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	/* a broken template is a configuration error */
+	o.tls_cert = o.tls_key = NULL;
+	sput("bad.html", "{{#open}} never closed");
+	kerr_clear(&err);
+	ck_assert_ptr_null(webui_start(&o, &err));
+	ck_assert_int_eq(err.cls, KERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.msg, "bad.html"));
+	webui_stop(NULL);
+	remove_templates();
+}
+END_TEST
+
+START_TEST(start_and_serve)
+{
+	struct webui_opts o = WEBUI_OPTS_INIT;
+	struct kerr err = KERR_INIT;
+	struct webui *w;
+	char *r;
+
+	make_templates();
+	o.listen = "127.0.0.1:0";
+	o.db_path = "/nonexistent/kyso.db";
+	o.templates = sdir;
+	o.accounts = accts;
+	o.account_names = names;
+	o.n_accounts = 1;
+	o.threads = 2;
+	w = webui_start(&o, &err);
+	ck_assert_msg(w != NULL, "%s", err.msg);
+	ck_assert_uint_gt(webui_port(w), 0);
+	r = http(webui_port(w), "GET /login?lang=en HTTP/1.0\r\n\r\n");
+	ck_assert_msg(strncmp(r, "HTTP/1.0 200", 12) == 0 || strncmp(r, "HTTP/1.1 200", 12) == 0, "%s", r);
+	ck_assert_ptr_nonnull(strstr(r, "Content-Type: text/html; charset=utf-8\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "X-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_nonnull(strstr(r, "frame-ancestors 'none'"));
+	ck_assert_ptr_nonnull(strstr(r, "Set-Cookie: kyso_lang=en;"));
+	ck_assert_ptr_nonnull(strstr(r, "<p>Hello en "));
+	free(r);
+	r = http(webui_port(w), "GET /login HTTP/1.0\r\nCookie: kyso_lang=en\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "<p>Hello en "));
+	free(r);
+	r = http(webui_port(w), "GET /healthz HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 503 "));      /* no database */
+	free(r);
+	r = http(webui_port(w), "GET /static/a.css HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 200 "));
+	ck_assert_ptr_nonnull(strstr(r, "text/css; charset=utf-8"));
+	free(r);
+	r = http(webui_port(w), "GET /static/../i18n/vi.json HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 404 "));
+	ck_assert_ptr_null(strstr(r, "Xin chào\""));
+	free(r);
+	r = http(webui_port(w), "GET /static/a.css%00.png HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 400 "));
+	free(r);
+	r = http(webui_port(w), "GET /nowhere HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 404 "));
+	free(r);
+	r = http(webui_port(w), "GET /log HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 303 "));
+	ck_assert_ptr_nonnull(strstr(r, "Location: /login\r\n"));
+	free(r);
+	r = http(webui_port(w), "POST /login HTTP/1.0\r\nContent-Length: 100000\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, " 413 "));
+	free(r);
+	r = http(webui_port(w), "POST /logout HTTP/1.0\r\nContent-Length: 6\r\nHost: x\r\n\r\ncsrf=1");
+	ck_assert_ptr_nonnull(strstr(r, " 403 "));
+	free(r);
+	r = http(webui_port(w), "GET /metrics HTTP/1.0\r\n\r\n");
+	ck_assert_ptr_nonnull(strstr(r, "kyso_web_requests_total{code=\"404\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(r, "kyso_log_up 0\n"));
+	free(r);
+	webui_stop(&w);
+	ck_assert_ptr_null(w);
+	remove_templates();
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -330,6 +516,8 @@ make_suite(void)
 	tcase_add_test(tc, days_and_cursor);
 	tcase_add_test(tc, chart);
 	tcase_add_test(tc, metrics_text);
+	tcase_add_test(tc, start_errors);
+	tcase_add_test(tc, start_and_serve);
 	suite_add_tcase(s, tc);
 	return s;
 }
