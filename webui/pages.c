@@ -195,12 +195,39 @@ visible_accounts(struct webui *w, struct webui_req *r, const char *selected)
 	return a;
 }
 
+/* The strings for a page, as this thread's own copy: json-c's reference
+ * counts are not atomic, so objects shared between web threads must never
+ * be put into (and released with) a page's context. */
+static struct json_object *
+thread_i18n(struct webui *w, int idx)
+{
+	struct json_object **tl = pthread_getspecific(w->i18n_key);
+
+	if (tl == NULL) {
+		tl = xcalloc(2, sizeof(*tl));
+		pthread_setspecific(w->i18n_key, tl);
+	}
+	if (tl[idx] == NULL && json_object_deep_copy(w->i18n[idx], &tl[idx], NULL) != 0)
+		return NULL;
+	return tl[idx];
+}
+
+void
+webui_i18n_thread_free(void *p)
+{
+	struct json_object **tl = p;
+
+	json_object_put(tl[0]);
+	json_object_put(tl[1]);
+	free(tl);
+}
+
 enum MHD_Result
 webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *name,
     struct json_object *page, const char *csrf, const char *flash)
 {
 	struct json_object *ctx = json_object_new_object();
-	struct json_object *t = w->i18n[strcmp(r->lang, "en") == 0 ? 1 : 0];
+	struct json_object *t = thread_i18n(w, strcmp(r->lang, "en") == 0 ? 1 : 0);
 	struct buf out = BUF_INIT;
 	char *q = filter_query(r);
 	struct buf lu = BUF_INIT;

@@ -1041,6 +1041,11 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		w->https = true;
 		flags |= MHD_USE_TLS;
 	}
+	if (pthread_key_create(&w->i18n_key, webui_i18n_thread_free) != 0) {
+		kerr_set(err, KERR_INTERNAL, "web: no thread key");
+		goto fail;
+	}
+	w->have_key = true;
 	w->sessions = webui_sessions_new(w->o.session_idle_s, 10000);
 	w->throttle = webui_throttle_new(WEBUI_THROTTLE_MAX, WEBUI_THROTTLE_WINDOW);
 	w->throttle_ip = webui_throttle_new(WEBUI_THROTTLE_IP_MAX, WEBUI_THROTTLE_WINDOW);
@@ -1103,7 +1108,9 @@ webui_stop(struct webui **wp)
 	if (w == NULL)
 		return;
 	if (w->d != NULL)
-		MHD_stop_daemon(w->d);
+		MHD_stop_daemon(w->d);         /* joins the web threads: their i18n copies go */
+	if (w->have_key)
+		pthread_key_delete(w->i18n_key);
 	for (size_t i = 0; i < w->n_free; i++)
 		store_close(&w->free_stores[i]);
 	tmpl_free(&w->tmpl);

@@ -153,7 +153,9 @@ struct webui {
 	unsigned port;
 	bool https;
 	struct tmpl_set *tmpl;          /* owned */
-	struct json_object *i18n[2];    /* owned: vi, en */
+	struct json_object *i18n[2];    /* owned: vi, en (read-only once started) */
+	pthread_key_t i18n_key;         /* each web thread's copy of i18n */
+	bool have_key;
 	struct webui_static st;
 	struct webui_sessions *sessions;
 	struct webui_throttle *throttle;        /* per mailbox address */
@@ -198,6 +200,8 @@ enum MHD_Result webui_page_overview(struct webui *w, struct webui_req *r);
 void webui_csv_row(struct buf *out, struct json_object *row);
 /* store_metrics()' counts as Prometheus text. */
 void webui_metrics_store(struct buf *out, struct json_object *m);
+/* pthread_key destructor of a thread's i18n copies. */
+void webui_i18n_thread_free(void *p);
 /* The i18n text of key in lang ("vi"/"en"), or NULL. */
 const char *webui_i18n(struct webui *w, const char *lang, const char *key);
 
