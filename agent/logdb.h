@@ -47,6 +47,7 @@
  *     kind TEXT NOT NULL,               -- 'certificate' | 'crl' | 'ocsp'
  *     source TEXT,                      -- URL or "local" or "cms"
  *     data BLOB NOT NULL);              -- DER
+ *   CREATE INDEX evidence_message ON evidence (message);  -- the Message page
  *   CREATE TABLE account_status (
  *     account TEXT PRIMARY KEY, address TEXT NOT NULL,
  *     state TEXT NOT NULL,              -- 'connecting' | 'connected' | 'idle'

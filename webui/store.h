@@ -18,7 +18,8 @@
 struct store;
 
 /* Open path read-only (SQLITE_OPEN_READONLY; the agent creates it).  A
- * missing file is KERR_CONFIG. */
+ * missing file, or one that is not a kyso log, is KERR_CONFIG.  Caller owns
+ * the result (store_close). */
 struct store *store_open(const char *path, struct kerr *err);
 void store_close(struct store **sp);
 
@@ -62,7 +63,25 @@ struct json_object *store_overview(struct store *s, unsigned days, const char *c
     size_t n_accounts, struct kerr *err);
 
 /* Counts for /metrics: by direction+verdict, failures by reason, queue depth
- * (journal rows not done/failed). */
+ * (journal rows not done/failed).  The result is
+ *   { "messages": {"in": {verdict: n}, "out": {verdict: n}},
+ *     "directions": {"in": n, "out": n},
+ *     "reasons": {reason: n},              (rows carrying each reason code)
+ *     "queue_depth": n | null,             (null: no journal tables)
+ *     "verify_ms": {"window": 86400, "buckets": [{"le": 10, "count": n}, ...,
+ *                   {"le": "+Inf", "count": n}], "sum": ms, "count": n},
+ *                                          (incoming, last 24 h, cumulative)
+ *     "accounts": [ {account, state, since, backlog} ], "at": unix time }
+ * and is reused for 15 seconds (the counts read ~1M index entries). */
 struct json_object *store_metrics(struct store *s, struct kerr *err);
+
+/* Additions (compatible): */
+/* Fix the clock used for "today" and the overview's days (tests); 0: real time. */
+void store_set_now(struct store *s, int64_t now);
+/* The FTS5 expression searched for q ("tran kim ng" -> "tran"* AND "kim"*
+ * AND "ng"*), NULL when q has no word.  Caller owns. */
+char *store_fts_query(const char *q);
+/* Unix time of the local (Asia/Ho_Chi_Minh, UTC+7) midnight starting t's day. */
+int64_t store_local_midnight(int64_t t);
 
 #endif

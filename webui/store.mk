@@ -15,3 +15,16 @@ check_PROGRAMS += tests/webui/mklog
 tests_webui_mklog_SOURCES = tests/webui/mklog.c tests/webui/logfill.c tests/webui/logfill.h
 tests_webui_mklog_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 tests_webui_mklog_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS)
+
+webui_libwebui_a_SOURCES += webui/store.h webui/store.c
+
+# make bench: tests/bench/run-store makes a 1,000,000-row log and times the queries.
+check_PROGRAMS += tests/bench/bench_store
+tests_bench_bench_store_SOURCES = tests/bench/bench_store.c tests/bench/bench.h
+tests_bench_bench_store_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tests_bench_bench_store_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS) $(JSONC_LIBS) -lpthread
+EXTRA_DIST += tests/bench/run-store
+bench: bench-store
+bench-store: tests/webui/mklog tests/bench/bench_store
+	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/bench/run-store
+.PHONY: bench-store

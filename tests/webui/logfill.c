@@ -59,6 +59,7 @@ const char logfill_schema_sql[] =
     "  kind TEXT NOT NULL,"
     "  source TEXT,"
     "  data BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message);"
     "CREATE TABLE IF NOT EXISTS account_status ("
     "  account TEXT PRIMARY KEY, address TEXT NOT NULL,"
     "  state TEXT NOT NULL,"
