@@ -461,6 +461,275 @@ START_TEST(load_dir)
 }
 END_TEST
 
+
+/* --- the real templates/ --- */
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	size_t n;
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	buf_append(&b, "", 0);
+	return buf_steal(&b, NULL);
+}
+
+static struct json_object *
+load_json(const char *rel)
+{
+	char path[512];
+	struct json_object *o;
+
+	snprintf(path, sizeof(path), "%s/%s", kyso_srcdir(), rel);
+	o = json_object_from_file(path);
+	ck_assert_msg(o != NULL, "%s: %s", path, json_util_get_last_err());
+	return o;
+}
+
+/* Same keys, recursively, and every leaf a non-empty string. */
+static void
+same_keys(struct json_object *a, struct json_object *b, const char *where)
+{
+	json_object_object_foreach(a, k, va) {
+		struct json_object *vb = NULL;
+
+		ck_assert_msg(json_object_object_get_ex(b, k, &vb), "%s.%s missing in the other language", where, k);
+		if (json_object_is_type(va, json_type_object)) {
+			char sub[256];
+
+			ck_assert_msg(json_object_is_type(vb, json_type_object), "%s.%s", where, k);
+			snprintf(sub, sizeof(sub), "%s.%s", where, k);
+			same_keys(va, vb, sub);
+		} else {
+			ck_assert_msg(json_object_is_type(va, json_type_string) && json_object_get_string_len(va) > 0,
+			    "%s.%s: not a non-empty string", where, k);
+		}
+	}
+}
+
+START_TEST(i18n_complete)
+{
+	struct json_object *vi = load_json("templates/i18n/vi.json");
+	struct json_object *en = load_json("templates/i18n/en.json");
+	static const char *const verdicts[] = { "valid", "partial", "invalid", "indeterminate", "unsigned",
+		"encrypted", "malformed", "sent", "pending", "failed" };
+	static const char *const reasons[] = { "digest-mismatch", "bad-signature", "econtent-mismatch",
+		"no-signer", "multiple-signers", "untrusted-chain", "expired", "not-yet-valid", "revoked",
+		"revocation-unknown", "key-usage", "weak-algorithm", "sender-mismatch", "time-mismatch",
+		"partial-coverage", "modified-after-signing", "malformed", "unsupported-algorithm" };
+	struct json_object *o;
+
+	same_keys(vi, en, "vi");
+	same_keys(en, vi, "en");
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++) {
+		ck_assert(json_object_object_get_ex(vi, "verdict", &o));
+		ck_assert_msg(json_object_object_get_ex(o, verdicts[i], NULL), "verdict %s", verdicts[i]);
+	}
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		ck_assert(json_object_object_get_ex(vi, "reason", &o));
+		ck_assert_msg(json_object_object_get_ex(o, reasons[i], NULL), "reason %s", reasons[i]);
+	}
+	ck_assert(json_object_object_get_ex(vi, "nav", &o) && json_object_object_get_ex(o, "vi", &o));
+	ck_assert_str_eq(json_object_get_string(o), "Tiếng Việt");
+	json_object_put(vi);
+	json_object_put(en);
+}
+END_TEST
+
+/* Does the dotted name (no brackets) exist in o? */
+static bool
+has_path(struct json_object *o, const char *name)
+{
+	char *dup = strdup(name), *save = NULL;
+	bool ok = true;
+
+	for (char *p = strtok_r(dup, ".", &save); p != NULL; p = strtok_r(NULL, ".", &save))
+		if (!json_object_object_get_ex(o, p, &o)) {
+			ok = false;
+			break;
+		}
+	free(dup);
+	return ok;
+}
+
+static const char *const page_names[] = { "login", "log", "message", "accounts", "overview", "error" };
+static const char *const partial_names[] = { "head", "nav", "footer", "verdict", "reasons" };
+
+/* Every {{t.x.y}} the templates use exists in both languages; no inline
+ * style or script, no on*= handlers. */
+START_TEST(templates_static)
+{
+	struct json_object *lang[2] = { load_json("templates/i18n/vi.json"), load_json("templates/i18n/en.json") };
+	unsigned refs = 0;
+
+	for (size_t i = 0; i < sizeof(page_names) / sizeof(page_names[0]) + sizeof(partial_names) / sizeof(partial_names[0]); i++) {
+		const char *nm = i < 6 ? page_names[i] : partial_names[i - 6];
+		char path[512];
+		char *text;
+
+		snprintf(path, sizeof(path), "%s/templates/%s.html", kyso_srcdir(), nm);
+		text = slurp(path);
+		for (const char *p = text; (p = strstr(p, "{{")) != NULL; p += 2) {
+			const char *q = p + 2;
+			char name[128];
+			size_t n = 0;
+
+			if (*q == '#' || *q == '^' || *q == '/')
+				q++;
+			while (*q == ' ')
+				q++;
+			if (strncmp(q, "t.", 2) != 0)
+				continue;
+			q += 2;
+			while (n + 1 < sizeof(name) && *q != '}' && *q != '|' && *q != ' ' && *q != '[')
+				name[n++] = *q++;
+			name[n] = '\0';
+			if (*q == '[' || (n > 0 && name[n - 1] == '.'))
+				continue;       /* indirect: checked by rendering */
+			for (int l = 0; l < 2; l++)
+				ck_assert_msg(has_path(lang[l], name), "%s.html: t.%s missing in %s", nm, name,
+				    l == 0 ? "vi.json" : "en.json");
+			refs++;
+		}
+		ck_assert_msg(strstr(text, "style=") == NULL, "%s.html: inline style", nm);
+		for (const char *p = text; (p = strstr(p, "<script")) != NULL; p++)
+			ck_assert_msg(strncmp(p, "<script src=\"/static/kyso.js\" defer></script>",
+			    strlen("<script src=\"/static/kyso.js\" defer></script>")) == 0,
+			    "%s.html: inline script", nm);
+		for (const char *p = text; (p = strstr(p, " on")) != NULL; p++) {
+			const char *q = p + 3;
+
+			while (*q >= 'a' && *q <= 'z')
+				q++;
+			ck_assert_msg(*q != '=' || q == p + 3, "%s.html: event handler attribute", nm);
+		}
+		ck_assert_msg(strstr(text, "href=\"{{") == NULL && strstr(text, "src=\"{{") == NULL &&
+		    strstr(text, "action=\"{{") == NULL, "%s.html: a URL starting with data", nm);
+		free(text);
+	}
+	ck_assert_uint_gt(refs, 100);
+	json_object_put(lang[0]);
+	json_object_put(lang[1]);
+}
+END_TEST
+
+/* Render every page in both languages with tests/unit/webui/tmpl-pages.json
+ * (hostile rows included).  KYSO_TMPL_OUT=dir also writes them there. */
+START_TEST(pages_render)
+{
+	char dir[512];
+	struct kerr e = KERR_INIT;
+	struct tmpl_set *set;
+	struct json_object *data = load_json("tests/unit/webui/tmpl-pages.json");
+	struct json_object *common, *pages;
+	static const char *const langs[2] = { "vi", "en" };
+	const char *outdir = getenv("KYSO_TMPL_OUT");
+
+	snprintf(dir, sizeof(dir), "%s/templates", kyso_srcdir());
+	set = tmpl_load_dir(dir, &e);
+	ck_assert_msg(set != NULL, "%s", e.msg);
+	ck_assert(json_object_object_get_ex(data, "common", &common));
+	ck_assert(json_object_object_get_ex(data, "pages", &pages));
+	for (int l = 0; l < 2; l++) {
+		char ipath[64];
+		struct json_object *t;
+
+		snprintf(ipath, sizeof(ipath), "templates/i18n/%s.json", langs[l]);
+		t = load_json(ipath);
+		json_object_object_foreach(pages, name, over) {
+			struct json_object *ctx = NULL;
+			struct buf out = BUF_INIT;
+			struct json_object *w;
+
+			json_object_deep_copy(common, &ctx, NULL);
+			json_object_object_foreach(over, k, v) {
+				struct json_object *c = NULL;
+
+				json_object_deep_copy(v, &c, NULL);
+				json_object_object_add(ctx, k, c);
+			}
+			json_object_object_add(ctx, "t", json_object_get(t));
+			json_object_object_add(ctx, "lang", json_object_new_string(langs[l]));
+			json_object_object_add(ctx, "other_lang", json_object_new_string(langs[1 - l]));
+			ck_assert_msg(tmpl_render(set, name, ctx, &out), "%s/%s", langs[l], name);
+			buf_append(&out, "", 0);
+			if (outdir != NULL) {
+				char path[600];
+				FILE *f;
+
+				snprintf(path, sizeof(path), "%s/%s-%s.html", outdir, name, langs[l]);
+				f = fopen(path, "w");
+				ck_assert_ptr_nonnull(f);
+				fwrite(out.data, 1, out.len, f);
+				fclose(f);
+			}
+			ck_assert_msg(strncmp(out.data, "<!doctype html>\n<html lang=\"", 28) == 0, "%s", name);
+			ck_assert_msg(strncmp(out.data + 28, langs[l], 2) == 0, "%s", name);
+			ck_assert_msg(strstr(out.data, "{{") == NULL, "%s: unrendered tag", name);
+			/* hostile data is text */
+			ck_assert_msg(strstr(out.data, "<script>") == NULL, "%s/%s: <script> got through", langs[l], name);
+			ck_assert_msg(strstr(out.data, "<img src=x") == NULL, "%s: <img> got through", name);
+			ck_assert_msg(strstr(out.data, "<svg onload") == NULL, "%s: <svg> got through", name);
+			ck_assert_msg(strstr(out.data, "onerror=") == NULL, "%s: onerror= got through", name);
+			ck_assert_msg(strstr(out.data, "<b>NO") == NULL && strstr(out.data, "<b>bad") == NULL &&
+			    strstr(out.data, "<b>x") == NULL && strstr(out.data, "code<b>") == NULL,
+			    "%s: <b> got through", name);
+			ck_assert_msg(strstr(out.data, "href=\"javascript") == NULL, "%s", name);
+			ck_assert_msg(strstr(out.data, "href=\"//") == NULL, "%s: link to another host", name);
+			/* the language switch, the words of this language */
+			ck_assert_msg(strstr(out.data, ">Tiếng Việt</a> | <a ") != NULL, "%s", name);
+			ck_assert(json_object_object_get_ex(t, "footer", &w));
+			ck_assert_msg(strstr(out.data, json_object_get_string(w)) != NULL, "%s: footer", name);
+			if (strcmp(name, "log") == 0 || strcmp(name, "message") == 0) {
+				struct json_object *r;
+
+				ck_assert_ptr_nonnull(strstr(out.data, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+				ck_assert(json_object_object_get_ex(t, "reason", &r) &&
+				    json_object_object_get_ex(r, "digest-mismatch", &r));
+				ck_assert_msg(strstr(out.data, json_object_get_string(r)) != NULL, "%s: reason words", name);
+				ck_assert_ptr_nonnull(strstr(out.data, "class=\"badge v-invalid\""));
+			}
+			if (strcmp(name, "log") == 0) {
+				ck_assert_ptr_nonnull(strstr(out.data, "made-up-code&lt;b&gt;"));
+				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/log?before=1764360000.40&amp;verdict&#61;invalid&amp;q&#61;tran%20kim\""));
+				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/log.csv?verdict&#61;invalid&amp;q&#61;tran%20kim\""));
+				ck_assert_ptr_nonnull(strstr(out.data, "<option value=\"invalid\" selected>"));
+				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/message/42\""));
+				ck_assert_ptr_nonnull(strstr(out.data, "2025-11-29 07:00:00"));
+				/* newest first, as given */
+				ck_assert(strstr(out.data, "/message/42") < strstr(out.data, "/message/41"));
+			}
+			if (strcmp(name, "message") == 0) {
+				ck_assert_ptr_nonnull(strstr(out.data, "id=\"sig-1\""));
+				ck_assert_ptr_nonnull(strstr(out.data, "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"));
+				ck_assert_ptr_nonnull(strstr(out.data, "250 2.0.0 Ok: queued as 4XyZ"));
+				ck_assert_ptr_nonnull(strstr(out.data, "javascript:alert(6)"));  /* as text */
+			}
+			if (strcmp(name, "overview") == 0)
+				ck_assert_ptr_nonnull(strstr(out.data, "<rect x=\"40\" y=\"80\" width=\"200\" height=\"100\" class=\"v-valid\">"));
+			if (strcmp(name, "login") == 0 || strcmp(name, "log") == 0)
+				ck_assert_ptr_nonnull(strstr(out.data, "name=\"csrf\" value=\"0123456789abcdef"));
+			if (strcmp(name, "error") == 0) {
+				ck_assert(json_object_object_get_ex(t, "msg", &w) && json_object_object_get_ex(w, "not_found", &w));
+				ck_assert_ptr_nonnull(strstr(out.data, json_object_get_string(w)));
+				ck_assert_ptr_null(strstr(out.data, "action=\"/logout\""));
+			}
+			buf_release(&out);
+			json_object_put(ctx);
+		}
+		json_object_put(t);
+	}
+	json_object_put(data);
+	tmpl_free(&set);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -483,6 +752,11 @@ make_suite(void)
 	tcase_add_test(tc, prefixes);
 	tcase_add_test(tc, load_dir);
 	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("templates");
+	tcase_add_test(tc, i18n_complete);
+	tcase_add_test(tc, templates_static);
+	tcase_add_test(tc, pages_render);
 	suite_add_tcase(s, tc);
 	return s;
 }
