@@ -303,16 +303,29 @@ END_TEST
 
 START_TEST(metrics_text)
 {
-	struct json_object *m = json_tokener_parse("{\"messages\":[{\"direction\":\"in\",\"verdict\":\"valid\",\"n\":3},"
-	    "{\"direction\":\"out\",\"verdict\":\"sent\",\"n\":2}],\"failures\":[{\"reason\":\"a\\\"b\",\"n\":1}],"
-	    "\"queue_depth\":4}");
+	struct json_object *m = json_tokener_parse("{\"messages\":{\"in\":{\"valid\":3},\"out\":{\"sent\":2}},"
+	    "\"directions\":{\"in\":3,\"out\":2},\"reasons\":{\"a\\\"b\":1},\"queue_depth\":4,"
+	    "\"verify_ms\":{\"window\":86400,\"buckets\":[{\"le\":10,\"count\":1},{\"le\":\"+Inf\",\"count\":3}],"
+	    "\"sum\":120,\"count\":3},\"accounts\":[{\"account\":\"vanthu\",\"state\":\"idle\",\"since\":1,\"backlog\":7}]}");
 	struct buf b = BUF_INIT;
 
+	ck_assert_ptr_nonnull(m);
 	webui_metrics_store(&b, m);
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_messages{direction=\"in\",verdict=\"valid\"} 3\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_messages{direction=\"out\",verdict=\"sent\"} 2\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_failures{reason=\"a\\\"b\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_queue_depth 4\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_messages{direction=\"in\",verdict=\"valid\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_messages{direction=\"out\",verdict=\"sent\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_failures{reason=\"a\\\"b\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_queue_depth 4\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_bucket{le=\"10\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_bucket{le=\"+Inf\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_sum 120\nkyso_verify_ms_count 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_account_state{account=\"vanthu\",state=\"idle\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_account_backlog{account=\"vanthu\"} 7\n"));
+	buf_release(&b);
+	json_object_put(m);
+	/* no journal: no queue depth line */
+	m = json_tokener_parse("{\"queue_depth\":null}");
+	webui_metrics_store(&b, m);
+	ck_assert_ptr_null(b.data != NULL ? strstr(b.data, "kyso_queue_depth") : NULL);
 	buf_release(&b);
 	json_object_put(m);
 }
