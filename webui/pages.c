@@ -299,6 +299,7 @@ webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *na
 	add_str(ctx, "flash", flash);
 	json_object_object_add(ctx, "code", json_object_new_int((int)code));
 	free(q);
+	buf_reserve_exact(&out, 64 * 1024);    /* a log page is ~40 KB: no regrowing */
 	if (!tmpl_render(w->tmpl, name, ctx, &out)) {
 		json_object_put(ctx);
 		buf_release(&out);

@@ -971,7 +971,8 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	struct webui *w = xcalloc(1, sizeof(*w));
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+	    MHD_USE_ERROR_LOG;
 	struct rlimit rl;
 	const union MHD_DaemonInfo *di;
 	char *dir = NULL;
