@@ -16,8 +16,17 @@ command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kyso-web.XXXXXX")
 WS_PID=""
-stop_ws() { [ -n "$WS_PID" ] && kill "$WS_PID" 2>/dev/null && wait "$WS_PID" 2>/dev/null; WS_PID=""; }
-trap 'stop_ws; mailstack_down; rm -rf "$T"' EXIT
+WS_EXITS=""
+# stop_ws: SIGTERM, wait; remember the exit status and keep what it printed
+stop_ws() {
+	[ -n "$WS_PID" ] || return 0
+	kill "$WS_PID" 2>/dev/null
+	wait "$WS_PID" 2>/dev/null
+	WS_EXITS="$WS_EXITS $?"
+	cat "$T/ws.err" >>"$T/ws-all.err" 2>/dev/null
+	WS_PID=""
+}
+trap 'kill "$WS_PID" 2>/dev/null; mailstack_down; rm -rf "$T"' EXIT
 
 D=benluc.longan.gov.vn
 USER=vanthu@$D          # sees only account "vanthu"
@@ -271,5 +280,12 @@ if command -v "$OPENSSL_CLI" >/dev/null 2>&1; then
 		echo nonsense >"$1/bad.pem"; ! "$2" --db "$1/log.db" --templates "$3" --fixed-logins "$1/logins" \
 		--tls-cert "$1/bad.pem" --tls-key "$1/key.pem" 2>"$1/err" </dev/null && grep -q "PEM\|certificate" "$1/err"' _ "$T" "$WEBSERVE" "$TEMPLATES"
 fi
+
+stop_ws
+ok "webserve stopped cleanly every time (exit statuses:$WS_EXITS)" sh -c '
+	for c in $1; do [ "$c" = 0 ] || exit 1; done' _ "$WS_EXITS"
+ok "webserve printed no sanitizer or crash report" sh -c '
+	! grep -q "Sanitizer\|runtime error\|Segmentation" "$1" 2>/dev/null' _ "$T/ws-all.err"
+[ -s "$T/ws-all.err" ] && diag "$(head -c 2000 "$T/ws-all.err")"
 
 done_testing
