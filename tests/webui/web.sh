@@ -234,9 +234,11 @@ else
 fi
 
 # --- 10,000 idle connections while a request still answers quickly ---
+# shellcheck disable=SC3045  # dash and bash both have ulimit -n / -H
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 N=10000
 export N
+# shellcheck disable=SC3045
 [ "$(ulimit -n)" -ge $((N + 100)) ] 2>/dev/null || N=$(($(ulimit -n) - 100))
 perl -MSocket -MIO::Socket::INET -MIO::Select -MTime::HiRes=time -e '
 	my ($port, $n, $cookie) = @ARGV;
