@@ -40,6 +40,7 @@ printf '%s\n' "$USER pw-vanthu-1" "$ADMIN pw-ubnd-2" "tuphap@$D pw-tuphap-3" >"$
 
 # start_ws ARGS...: run webserve, wait for "port N", set B (base URL)
 start_ws() {
+	rm -f "$T/ws.out"       # else the last server's port may be read before the new one's
 	"$WEBSERVE" --db "$T/log.db" --templates "$TEMPLATES" "$@" >"$T/ws.out" 2>"$T/ws.err" &
 	WS_PID=$!
 	_i=0
@@ -185,6 +186,9 @@ ok "oversized header: 4xx ($c)" sh -c 'case $1 in 4??) true;; *) false;; esac' _
 head -c 20000 /dev/zero | tr '\0' x >"$T/body"
 is "$(code /login --data-binary "@$T/body")" 413 "a 20 KB POST body: 413"
 is "$(code /login -H 'Content-Length: 99999999999' -d x)" 413 "a huge Content-Length: 413"
+is "$(code /login -H 'Transfer-Encoding: chunked' --data-binary "@$T/body")" 413 "a 20 KB chunked POST body: 413"
+c=$(code "/log?q=$(head -c 60000 /dev/zero | tr '\0' q)")
+ok "a 60 KB request line: 4xx ($c)" sh -c 'case $1 in 4??) true;; *) false;; esac' _ "$c"
 for ck in 'kyso_session=../../etc/passwd' 'kyso_session="' 'kyso_session=;;;=;' \
     "kyso_session=$(head -c 3000 /dev/zero | tr '\0' f)" 'kyso_session=AAAA; kyso_lang=<script>' '='; do
 	c=$(code /log -H "Cookie: $ck")
@@ -264,6 +268,15 @@ diag "$(cat "$T/idle.out")"
 ok "$N idle connections held open while a page answers 200 in under 2 s" sh -c '
 	set -- $(cat "$1"); [ "$2" = "$N" ] && [ "$4" = "$2" ] && [ "$6" = 200 ] && [ "$8" -lt 2000 ]' _ "$T/idle.out"
 ok "and after they close, the server answers" sh -c '[ "$(curl -s "$1/healthz")" = ok ]' _ "$B"
+stop_ws
+
+# --- sessions expire when idle ---
+# shellcheck disable=SC2086
+start_ws $ACCTS --fixed-logins "$T/logins" --idle-s 1
+is "$(login "$T/short" "$USER" pw-vanthu-1)" 303 "login with a 1 s idle timeout"
+is "$(code /log -b "$T/short")" 200 "the session works at once"
+sleep 2.2
+is "$(code /log -b "$T/short")" 303 "after 2 s idle it is gone"
 stop_ws
 
 # --- HTTPS ---
