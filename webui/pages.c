@@ -323,7 +323,8 @@ webui_error(struct webui *w, struct webui_req *r, unsigned code, const char *key
 	/* answers no person reads as a page (static files, CSV, metrics,
 	 * bodies refused before reading them): short text */
 	if (r->route == ROUTE_STATIC || r->route == ROUTE_LOG_CSV || r->route == ROUTE_METRICS ||
-	    r->route == ROUTE_HEALTHZ || r->route == ROUTE_NONE || code == 413 || code == 405) {
+	    r->route == ROUTE_HEALTHZ || r->bad_uri || (r->route == ROUTE_NONE && !r->not_found) ||
+	    code == 413 || code == 405) {
 		char line[200];
 
 		snprintf(line, sizeof(line), "%u %s", code, msg != NULL ? msg : key);

@@ -757,6 +757,8 @@ dispatch(struct webui *w, struct webui_req *r)
 	r->lang = webui_lang_choose(qlang, webui_cookie_get(webui_header(r, "Cookie"),
 	    WEBUI_LANG_COOKIE, clang, sizeof(clang)) ? clang : NULL);
 
+	if (r->not_found)
+		return webui_error(w, r, 404, "not_found");
 	switch (r->route) {
 	case ROUTE_HEALTHZ:
 		return healthz(w, r);
@@ -847,6 +849,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		r->lang = "vi";
 		code = webui_route(method, url, &r->route, &r->id);
 		r->is_post = strcmp(method, "POST") == 0;
+		if (code == 404 && !r->is_post) {
+			r->not_found = true;    /* a page saying so, once the request is complete */
+			return MHD_YES;
+		}
 		if (code != 200) {
 			r->allow = r->route == ROUTE_LOGOUT ? "POST" :
 			    r->route == ROUTE_LOGIN ? "GET, HEAD, POST" : "GET, HEAD";

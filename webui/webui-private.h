@@ -135,7 +135,7 @@ struct webui_req {
 	const char *url;                /* borrowed from libmicrohttpd */
 	enum webui_route_id route;
 	int64_t id;                     /* /message/ID */
-	bool started, bad_uri, is_post, too_big, responded, static_file, logged_in;
+	bool started, bad_uri, not_found, is_post, too_big, responded, static_file, logged_in;
 	struct buf body;                /* POST body, at most WEBUI_MAX_BODY */
 	struct webui_session_info sess; /* when logged_in */
 	const char *lang;               /* "vi" | "en" (static) */

@@ -494,6 +494,7 @@ START_TEST(start_and_serve)
 	free(r);
 	r = http(webui_port(w), "GET /nowhere HTTP/1.0\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(r, " 404 "));
+	ck_assert_ptr_nonnull(strstr(r, "<p>404 Không tìm thấy</p>"));     /* the error page */
 	free(r);
 	r = http(webui_port(w), "GET /log HTTP/1.0\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(r, " 303 "));
