@@ -89,6 +89,10 @@ const char *webui_lang_choose(const char *query_lang, const char *cookie_lang);
 bool webui_origin_ok(const char *origin, const char *sec_fetch_site, const char *referer,
     const char *host);
 
+/* A Host header naming this machine by address or "localhost" (not a DNS
+ * name, which a rebinding attack could point at our loopback port). */
+bool webui_host_is_local(const char *host);
+
 /* --- server.c: routing, static files, listen address, CSV --- */
 
 enum webui_route_id {

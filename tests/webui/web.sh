@@ -207,6 +207,14 @@ ok "/metrics from loopback: requests, log counts, agent metrics" sh -c '
 	grep -q "^kyso_web_requests_total{code=\"200\"} [0-9]" "$1" && grep -q "^kyso_log_messages{" "$1" &&
 	grep -q "^kyso_webserve_up 1" "$1"' _ "$T/metrics"
 
+is "$(code /metrics -H 'Host: rebound.example:80')" 403 "/metrics from loopback under a DNS name (rebinding): 403"
+# (curl matches a jar's cookies against a custom Host: send them by hand)
+sid_of() { awk '$6 == "kyso_session" { print $7 }' "$1"; }
+is "$(code /metrics -H 'Host: rebound.example:80' -H "Cookie: kyso_session=$(sid_of "$T/admin")")" 200 \
+	"/metrics for an admin session: 200"
+is "$(code /metrics -H 'Host: rebound.example:80' -H "Cookie: kyso_session=$(sid_of "$T/user")")" 403 \
+	"/metrics for a non-admin session: 403"
+
 # --- logout ---
 is "$(code /logout -b "$T/user" -d "csrf=$tok")" 303 "logout with the token: 303"
 is "$(code /log -b "$T/user")" 303 "after logout the session is gone"

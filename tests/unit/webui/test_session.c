@@ -287,6 +287,26 @@ START_TEST(origin)
 }
 END_TEST
 
+START_TEST(local_host)
+{
+	ck_assert(webui_host_is_local("127.0.0.1:8080"));
+	ck_assert(webui_host_is_local("127.0.0.1"));
+	ck_assert(webui_host_is_local("localhost:9"));
+	ck_assert(webui_host_is_local("LocalHost"));
+	ck_assert(webui_host_is_local("[::1]:8080"));
+	ck_assert(webui_host_is_local("[::1]"));
+	ck_assert(webui_host_is_local("10.1.2.3:80"));
+	ck_assert(!webui_host_is_local("evil.example:8080"));
+	ck_assert(!webui_host_is_local("localhost.evil.example"));
+	ck_assert(!webui_host_is_local("127.0.0.1.nip.io"));
+	ck_assert(!webui_host_is_local("[::1"));
+	ck_assert(!webui_host_is_local("[::1]x"));
+	ck_assert(!webui_host_is_local(""));
+	ck_assert(!webui_host_is_local(":80"));
+	ck_assert(!webui_host_is_local(NULL));
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -304,6 +324,7 @@ make_suite(void)
 	tcase_add_test(tc, forms);
 	tcase_add_test(tc, language);
 	tcase_add_test(tc, origin);
+	tcase_add_test(tc, local_host);
 	suite_add_tcase(s, tc);
 	return s;
 }
