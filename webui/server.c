@@ -700,10 +700,11 @@ metrics(struct webui *w, struct webui_req *r)
 	struct buf b = BUF_INIT;
 	struct kerr err = KERR_INIT;
 	struct store *s;
+	const char *host = webui_header(r, "Host");     /* none: HTTP/1.0, not a browser */
 
 	/* loopback (a local Prometheus) by address only: a page elsewhere whose
 	 * DNS name was rebound to 127.0.0.1 sends its own name as Host */
-	if (!(client_loopback(r) && webui_host_is_local(webui_header(r, "Host"))) &&
+	if (!(client_loopback(r) && (host == NULL || webui_host_is_local(host))) &&
 	    !(r->logged_in && r->sess.admin))
 		return webui_error(w, r, 403, "forbidden");
 	buf_appends(&b, "# HELP kyso_web_requests_total Web view responses by HTTP status.\n"
