@@ -21,7 +21,8 @@ tests_unit_webui_test_tmpl_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS) $(CHECK_LIBS)
 EXTRA_DIST += tests/unit/webui/tmpl-pages.json
 
 EXTRA_DIST += tests/fuzz/corpus/tmpl/basic tests/fuzz/corpus/tmpl/sections \
-	tests/fuzz/corpus/tmpl/partial tests/fuzz/corpus/tmpl/hostile tests/fuzz/corpus/tmpl/indirect
+	tests/fuzz/corpus/tmpl/partial tests/fuzz/corpus/tmpl/hostile tests/fuzz/corpus/tmpl/indirect \
+	tests/fuzz/corpus/tmpl/positions
 if FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_tmpl
 tests_fuzz_fuzz_tmpl_SOURCES = tests/fuzz/fuzz_tmpl.c

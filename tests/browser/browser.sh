@@ -106,5 +106,8 @@ fi
 [ -s "$T/node.err" ] && sed 's/^/# node: /' "$T/node.err" | tail -n 20
 is "$rc" 0 "the browser test ran to its end"
 ok "webserve is still running" kill -0 "$WS_PID"
+stop_ws
+ok "webserve wrote no sanitizer report" sh -c '! grep -q "Sanitizer\|runtime error:" "$1"' _ "$T/ws.err"
+grep -q "Sanitizer\|runtime error:" "$T/ws.err" && sed 's/^/# webserve: /' "$T/ws.err" | head -n 40
 diag "screenshots and the CSV: $OUT"
 done_testing
