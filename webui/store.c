@@ -767,6 +767,43 @@ fail:
 	return out;
 }
 
+char *
+store_list_plan(struct store *s, const struct store_filter *f, struct kerr *err)
+{
+	struct buf sql = BUF_INIT, plan = BUF_INIT;
+	struct binds b = { 0 };
+	struct conn *c;
+	sqlite3_stmt *st;
+	char *fts = NULL;
+	int rc;
+
+	if (!valid_filter(f, err))
+		return NULL;
+	if (!filter_can_match(f, &fts)) {
+		buf_appends(&plan, "(matches nothing)");
+		buf_append(&plan, "", 1);
+		return buf_steal(&plan, NULL);
+	}
+	buf_appends(&sql, "EXPLAIN QUERY PLAN ");
+	select_sql(&sql, &b, f, fts, PLAN_INDEX, 51);
+	buf_append(&sql, "", 1);
+	c = conn_get(s);
+	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err)) {
+		conn_put(c);
+		buf_release(&sql);
+		free(fts);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		buf_printf(&plan, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_reset(st);
+	conn_put(c);
+	buf_release(&sql);
+	free(fts);
+	buf_append(&plan, "", 1);
+	return buf_steal(&plan, NULL);
+}
+
 void
 store_set_search_few(struct store *s, unsigned few)
 {

@@ -83,6 +83,9 @@ void store_set_now(struct store *s, int64_t now);
 /* The FTS5 expression searched for q ("tran kim ng" -> "tran"* AND "kim"*
  * AND "ng"*), NULL when q has no word.  Caller owns. */
 char *store_fts_query(const char *q);
+/* Tests: SQLite's plan (EXPLAIN QUERY PLAN lines) for the page query of a
+ * filter without search.  Caller owns. */
+char *store_list_plan(struct store *s, const struct store_filter *f, struct kerr *err);
 /* Tests: searches with more matches than this use the plans for many
  * matches (default 2000; 0: the default). */
 void store_set_search_few(struct store *s, unsigned few);

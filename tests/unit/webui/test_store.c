@@ -377,6 +377,39 @@ START_TEST(every_filter)
 }
 END_TEST
 
+/* Each filter reads the index whose order is the page order: no sort, no
+ * table scan, whatever the log's size. */
+START_TEST(query_plans_use_indexes)
+{
+	static const char *const ketoan[] = { "ketoan" };
+	const struct {
+		struct store_filter f;
+		const char *index;
+	} cases[] = {
+		{ { 0 }, "messages_time" },
+		{ { .before_time = NOW, .before_id = 10 }, "messages_time" },
+		{ { .verdict = "invalid", .before_time = NOW, .before_id = 10 }, "messages_verdict" },
+		{ { .account = "ketoan" }, "messages_acct" },
+		{ { .accounts = ketoan, .n_accounts = 1 }, "messages_acct" },
+		{ { .direction = "out", .before_time = NOW, .before_id = 10 }, "messages_dir" },
+		{ { .from_time = NOW - 86400, .to_time = NOW }, "messages_time" },
+		{ { .account = "ketoan", .from_time = NOW - 86400, .to_time = NOW }, "messages_acct" },
+	};
+	struct store *s = open_store(path);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kerr e = KERR_INIT;
+		char *plan = store_list_plan(s, &cases[i].f, &e);
+
+		ck_assert_msg(plan != NULL, "%s", e.msg);
+		ck_assert_msg(strstr(plan, cases[i].index) != NULL && strstr(plan, "TEMP B-TREE") == NULL &&
+		    strstr(plan, "SCAN m\n") == NULL, "case %zu: %s", i, plan);
+		free(plan);
+	}
+	store_close(&s);
+}
+END_TEST
+
 START_TEST(date_range_local_days)
 {
 	struct store *s = open_store(path);
@@ -1043,6 +1076,7 @@ make_suite(void)
 	tcase_add_test(tc, newest_first);
 	tcase_add_test(tc, keyset_complete);
 	tcase_add_test(tc, every_filter);
+	tcase_add_test(tc, query_plans_use_indexes);
 	tcase_add_test(tc, date_range_local_days);
 	tcase_add_test(tc, search_without_accents);
 	tcase_add_test(tc, search_many_matches);
