@@ -1073,6 +1073,9 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		struct MHD_OptionItem tls_opts[] = {
 			{ MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem },
 			{ MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem },
+			/* TLS 1.2 at least, as everywhere in kyso */
+			{ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			  (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
 			{ MHD_OPTION_END, 0, NULL },
 		};
 
@@ -1086,7 +1089,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
-		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[2],
+		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[3],
 		    MHD_OPTION_END);
 	}
 	if (w->d == NULL) {

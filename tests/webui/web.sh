@@ -295,6 +295,8 @@ if command -v "$OPENSSL_CLI" >/dev/null 2>&1; then
 	start_ws $ACCTS --fixed-logins "$T/logins" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 	B=https://127.0.0.1:$PORT
 	is "$(curl -s --cacert "$T/cert.pem" "$B/healthz")" ok "HTTPS: /healthz over TLS"
+	fails "HTTPS: TLS 1.1 is refused" curl -sf --cacert "$T/cert.pem" --tlsv1.0 --tls-max 1.1 "$B/healthz"
+	ok "HTTPS: TLS 1.2 is accepted" curl -sf --cacert "$T/cert.pem" --tlsv1.2 --tls-max 1.2 "$B/healthz"
 	tok=$(curl -s --cacert "$T/cert.pem" -c "$T/tls" -b "$T/tls" "$B/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
 	h=$(curl -s --cacert "$T/cert.pem" -D - -o /dev/null -c "$T/tls" -b "$T/tls" -d "csrf=$tok&address=vanthu%40$D&password=pw-vanthu-1" "$B/login" | tr -d '\r')
 	ok "HTTPS: the session cookie is Secure" has "$h" '^set-cookie: kyso_session=[0-9a-f]*; Path=/; HttpOnly; SameSite=Strict; Secure'
