@@ -661,6 +661,9 @@ login_post(struct webui *w, struct webui_req *r)
 		goto out;
 	}
 	webui_throttle_clear(w->throttle, akey);
+	if (r->logged_in)       /* a new login replaces the session it came with */
+		webui_session_destroy(w->sessions, r->sess.id);
+	r->logged_in = false;
 	if (!webui_session_create(w->sessions, address, w->o.account_names != NULL ?
 	    w->o.account_names[ai] : "", is_admin(w, address), now, &r->sess)) {
 		ret = webui_respond_text(w, r, 503, "no randomness");
