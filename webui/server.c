@@ -612,18 +612,80 @@ login_page(struct webui *w, struct webui_req *r, unsigned code, const char *flas
 	return webui_render(w, r, code, "login", page, pre, flash);
 }
 
+static void *
+login_thread(void *p)
+{
+	struct webui_login_job *j = p;
+	struct webui *w = j->w;         /* j may be gone once the connection resumes */
+
+	j->ok = w->o.check_login(w->o.ctx, j->address, j->password, &j->err);
+	explicit_bzero(j->password, strlen(j->password));
+	j->done = true;
+	MHD_resume_connection(j->c);
+	pthread_mutex_lock(&w->jobs_mu);
+	w->jobs--;
+	pthread_cond_broadcast(&w->jobs_cv);
+	pthread_mutex_unlock(&w->jobs_mu);
+	return NULL;
+}
+
+/* The answer to a login once its check is done. */
+static enum MHD_Result
+login_finish(struct webui *w, struct webui_req *r)
+{
+	struct webui_login_job *j = r->job;
+	time_t now = time(NULL);
+
+	if (!j->ok) {
+		if (j->err.cls == KERR_TEMP)
+			return login_page(w, r, 503, "login_unavailable", j->address);
+		/* the address's failure was counted when the check began */
+		webui_throttle_fail(w->throttle_ip, j->ipkey, now);
+		return login_page(w, r, 401, "login_failed", j->address);
+	}
+	webui_throttle_clear(w->throttle, j->akey);
+	if (r->logged_in)       /* a new login replaces the session it came with */
+		webui_session_destroy(w->sessions, r->sess.id);
+	r->logged_in = false;
+	if (!webui_session_create(w->sessions, j->address, w->o.account_names[j->account],
+	    is_admin(w, j->address), now, &r->sess))
+		return webui_respond_text(w, r, 503, "no randomness");
+	r->logged_in = true;
+	webui_req_cookie(r, cookie_line(w, WEBUI_SESSION_COOKIE, r->sess.id, -1));
+	webui_req_cookie(r, cookie_line(w, WEBUI_PRELOGIN_COOKIE, "x", 0));
+	return webui_redirect(w, r, "/log");
+}
+
+static void
+login_job_free(struct webui_login_job **jp)
+{
+	struct webui_login_job *j = *jp;
+
+	if (j == NULL)
+		return;
+	free(j->address);
+	if (j->password != NULL) {
+		explicit_bzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j);
+	*jp = NULL;
+}
+
 static enum MHD_Result
 login_post(struct webui *w, struct webui_req *r)
 {
 	char pre[WEBUI_TOKEN_HEX + 1];
-	char ip[INET6_ADDRSTRLEN + 8], ipkey[INET6_ADDRSTRLEN + 16], akey[300];
+	char ip[INET6_ADDRSTRLEN + 8];
 	char *form_csrf = webui_form_get(r->body.data, r->body.len, "csrf");
 	char *address = webui_form_get(r->body.data, r->body.len, "address");
 	char *password = webui_form_get(r->body.data, r->body.len, "password");
 	time_t now = time(NULL);
 	unsigned ra1 = 0, ra2 = 0;
 	enum MHD_Result ret;
-	struct kerr err = KERR_INIT;
+	struct webui_login_job *j = NULL;
+	pthread_attr_t attr;
+	pthread_t t;
 	ssize_t ai;
 
 	if (!webui_cookie_get(webui_header(r, "Cookie"), WEBUI_PRELOGIN_COOKIE, pre, sizeof(pre)) ||
@@ -638,41 +700,62 @@ login_post(struct webui *w, struct webui_req *r)
 	for (char *p = address; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
+	j = xcalloc(1, sizeof(*j));
 	client_ip(r, ip, sizeof(ip));
-	snprintf(ipkey, sizeof(ipkey), "ip:%s", ip);
-	snprintf(akey, sizeof(akey), "addr:%s", address);
-	if (!webui_throttle_allow(w->throttle, akey, now, &ra1) |
-	    !webui_throttle_allow(w->throttle_ip, ipkey, now, &ra2)) {
+	snprintf(j->ipkey, sizeof(j->ipkey), "ip:%s", ip);
+	snprintf(j->akey, sizeof(j->akey), "addr:%s", address);
+	if (!webui_throttle_allow(w->throttle, j->akey, now, &ra1) |
+	    !webui_throttle_allow(w->throttle_ip, j->ipkey, now, &ra2)) {
 		r->retry_after = ra1 > ra2 ? ra1 : ra2;
 		ret = login_page(w, r, 429, "login_throttled", address);
 		goto out;
 	}
 	ai = account_index(w, address);
-	if (ai < 0 || password[0] == '\0' || w->o.check_login == NULL ||
-	    !w->o.check_login(w->o.ctx, address, password, &err)) {
-		if (err.cls == KERR_TEMP) {
-			ret = login_page(w, r, 503, "login_unavailable", address);
-			goto out;
-		}
+	if (ai < 0 || password[0] == '\0' || w->o.check_login == NULL) {
 		/* unknown address and wrong password: the same answer */
-		webui_throttle_fail(w->throttle, akey, now);
-		webui_throttle_fail(w->throttle_ip, ipkey, now);
+		webui_throttle_fail(w->throttle, j->akey, now);
+		webui_throttle_fail(w->throttle_ip, j->ipkey, now);
 		ret = login_page(w, r, 401, "login_failed", address);
 		goto out;
 	}
-	webui_throttle_clear(w->throttle, akey);
-	if (r->logged_in)       /* a new login replaces the session it came with */
-		webui_session_destroy(w->sessions, r->sess.id);
-	r->logged_in = false;
-	if (!webui_session_create(w->sessions, address, w->o.account_names != NULL ?
-	    w->o.account_names[ai] : "", is_admin(w, address), now, &r->sess)) {
-		ret = webui_respond_text(w, r, 503, "no randomness");
+	/* ask on a thread of its own; this web thread serves others meanwhile.
+	 * Bounded: at most WEBUI_MAX_LOGINS at once, and the address's try
+	 * counts as failed until it succeeds, so parallel tries cannot pass
+	 * the throttle together. */
+	pthread_mutex_lock(&w->jobs_mu);
+	if (w->jobs >= WEBUI_MAX_LOGINS) {
+		pthread_mutex_unlock(&w->jobs_mu);
+		r->retry_after = 2;
+		ret = login_page(w, r, 503, "login_unavailable", address);
 		goto out;
 	}
-	webui_req_cookie(r, cookie_line(w, WEBUI_SESSION_COOKIE, r->sess.id, -1));
-	webui_req_cookie(r, cookie_line(w, WEBUI_PRELOGIN_COOKIE, "x", 0));
-	ret = webui_redirect(w, r, "/log");
+	w->jobs++;
+	pthread_mutex_unlock(&w->jobs_mu);
+	webui_throttle_fail(w->throttle, j->akey, now);
+	j->w = w;
+	j->c = r->c;
+	j->account = ai;
+	j->address = address;
+	j->password = password;
+	address = password = NULL;
+	r->job = j;
+	j = NULL;
+	MHD_suspend_connection(r->c);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, login_thread, r->job) != 0) {
+		kerr_set(&r->job->err, KERR_TEMP, "no thread for the login");
+		r->job->done = true;
+		MHD_resume_connection(r->c);
+		pthread_mutex_lock(&w->jobs_mu);
+		w->jobs--;
+		pthread_cond_broadcast(&w->jobs_cv);
+		pthread_mutex_unlock(&w->jobs_mu);
+	}
+	pthread_attr_destroy(&attr);
+	ret = MHD_YES;          /* answered by login_finish() when it resumes */
 out:
+	login_job_free(&j);
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -758,6 +841,9 @@ dispatch(struct webui *w, struct webui_req *r)
 {
 	const char *qlang = webui_arg(r, "lang");
 	char clang[8];
+
+	if (r->job != NULL)     /* resumed: the login's check is done */
+		return r->job->done ? login_finish(w, r) : MHD_YES;
 
 	if (qlang != NULL && (strcmp(qlang, "vi") == 0 || strcmp(qlang, "en") == 0))
 		webui_req_cookie(r, cookie_line(w, WEBUI_LANG_COOKIE, qlang, 365L * 86400));
@@ -924,6 +1010,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	for (size_t i = 0; i < r->n_cookies; i++)
 		free(r->cookies[i]);
 	free(r->location);
+	login_job_free(&r->job);
 	explicit_bzero(&r->sess, sizeof(r->sess));
 	free(r);
 	*con_cls = NULL;
@@ -985,12 +1072,14 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
-	    MHD_USE_ERROR_LOG;
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct rlimit rl;
 	const union MHD_DaemonInfo *di;
 	char *dir = NULL;
 
 	pthread_mutex_init(&w->store_mu, NULL);
+	pthread_mutex_init(&w->jobs_mu, NULL);
+	pthread_cond_init(&w->jobs_cv, NULL);
 	w->o = *o;
 	w->o.listen = xstrdup(o->listen != NULL ? o->listen : "127.0.0.1:8080");
 	w->o.db_path = o->db_path != NULL ? xstrdup(o->db_path) : NULL;
@@ -1083,6 +1172,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		};
 
 		w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)w->o.threads,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)w->o.max_connections,
@@ -1091,7 +1181,6 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
-		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
 		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[3],
 		    MHD_OPTION_END);
 	}
@@ -1124,6 +1213,11 @@ webui_stop(struct webui **wp)
 
 	if (w == NULL)
 		return;
+	/* no connection may stay suspended: let running logins finish */
+	pthread_mutex_lock(&w->jobs_mu);
+	while (w->jobs > 0)
+		pthread_cond_wait(&w->jobs_cv, &w->jobs_mu);
+	pthread_mutex_unlock(&w->jobs_mu);
 	if (w->d != NULL)
 		MHD_stop_daemon(w->d);         /* joins the web threads: their i18n copies go */
 	if (w->have_key)
@@ -1148,6 +1242,8 @@ webui_stop(struct webui **wp)
 	strv_free((char **)w->o.accounts, w->o.n_accounts);
 	strv_free((char **)w->o.account_names, w->o.n_accounts);
 	pthread_mutex_destroy(&w->store_mu);
+	pthread_mutex_destroy(&w->jobs_mu);
+	pthread_cond_destroy(&w->jobs_cv);
 	free(w);
 	*wp = NULL;
 }

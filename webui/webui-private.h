@@ -28,6 +28,7 @@
 #define WEBUI_THROTTLE_MAX 5                /* failed logins per address ... */
 #define WEBUI_THROTTLE_IP_MAX 20            /* ... or per client IP (an office behind NAT) ... */
 #define WEBUI_THROTTLE_WINDOW (15 * 60)     /* ... within this many seconds: 429 */
+#define WEBUI_MAX_LOGINS 16                 /* logins being checked at once */
 #define WEBUI_TZ_OFFSET (7 * 3600)          /* Asia/Ho_Chi_Minh: UTC+7, no DST */
 #define WEBUI_IDLE_TIMEOUT 30               /* seconds a connection may idle */
 #define WEBUI_STORE_POOL 16                 /* open stores kept for reuse */
@@ -134,6 +135,19 @@ void webui_csv_cell(struct buf *out, const char *s);
 
 /* --- server.c: the daemon and one request --- */
 
+/* A login being checked on its own thread while the connection is
+ * suspended (an IMAP LOGIN may take seconds: Dovecot delays failures). */
+struct webui_login_job {
+	struct webui *w;                /* borrowed */
+	struct MHD_Connection *c;       /* borrowed */
+	char *address;                  /* owned */
+	char *password;                 /* owned; wiped after the check */
+	ssize_t account;                /* index in o.accounts */
+	char akey[300], ipkey[80];      /* throttle keys */
+	bool ok, done;
+	struct kerr err;
+};
+
 struct webui_req {
 	struct MHD_Connection *c;       /* borrowed */
 	const char *url;                /* borrowed from libmicrohttpd */
@@ -149,6 +163,7 @@ struct webui_req {
 	const char *allow;              /* 405's Allow (static) */
 	const char *disposition;        /* Content-Disposition (static) */
 	unsigned retry_after;
+	struct webui_login_job *job;    /* owned: a login under way */
 };
 
 struct webui {
@@ -169,6 +184,9 @@ struct webui {
 	struct store *free_stores[WEBUI_STORE_POOL];
 	size_t n_free;
 	_Atomic unsigned long long codes[600];  /* responses by status */
+	pthread_mutex_t jobs_mu;        /* login threads running: webui_stop waits */
+	pthread_cond_t jobs_cv;
+	unsigned jobs;
 };
 
 struct store *webui_store_get(struct webui *w, struct kerr *err);
