@@ -618,7 +618,29 @@ login_thread(void *p)
 	struct webui_login_job *j = p;
 	struct webui *w = j->w;         /* j may be gone once the connection resumes */
 
-	j->ok = w->o.check_login(w->o.ctx, j->address, j->password, &j->err);
+	if (j->account < 0 || j->password[0] == '\0' || w->o.check_login == NULL) {
+		/* nobody to ask: answer no sooner than a refused login does, so
+		 * that the time does not tell which addresses exist */
+		unsigned ms = atomic_load_explicit(&w->fail_ms, memory_order_relaxed);
+
+		usleep((useconds_t)(ms > 5000 ? 5000 : ms) * 1000);
+		kerr_set(&j->err, KERR_CONFIG, "login refused");
+		j->ok = false;
+	} else {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		j->ok = w->o.check_login(w->o.ctx, j->address, j->password, &j->err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!j->ok && j->err.cls != KERR_TEMP) {
+			/* how long a refusal takes: a moving average */
+			long ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			unsigned old = atomic_load_explicit(&w->fail_ms, memory_order_relaxed);
+
+			atomic_store_explicit(&w->fail_ms, (unsigned)((old + 3 * (unsigned long)ms) / 4),
+			    memory_order_relaxed);
+		}
+	}
 	explicit_bzero(j->password, strlen(j->password));
 	j->done = true;
 	MHD_resume_connection(j->c);
@@ -710,14 +732,9 @@ login_post(struct webui *w, struct webui_req *r)
 		ret = login_page(w, r, 429, "login_throttled", address);
 		goto out;
 	}
+	/* an unknown address goes the same way as a known one (same answer,
+	 * same time: see login_thread) */
 	ai = account_index(w, address);
-	if (ai < 0 || password[0] == '\0' || w->o.check_login == NULL) {
-		/* unknown address and wrong password: the same answer */
-		webui_throttle_fail(w->throttle, j->akey, now);
-		webui_throttle_fail(w->throttle_ip, j->ipkey, now);
-		ret = login_page(w, r, 401, "login_failed", address);
-		goto out;
-	}
 	/* ask on a thread of its own; this web thread serves others meanwhile.
 	 * Bounded: at most WEBUI_MAX_LOGINS at once, and the address's try
 	 * counts as failed until it succeeds, so parallel tries cannot pass
@@ -1080,6 +1097,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	pthread_mutex_init(&w->store_mu, NULL);
 	pthread_mutex_init(&w->jobs_mu, NULL);
 	pthread_cond_init(&w->jobs_cv, NULL);
+	atomic_init(&w->fail_ms, 250);  /* until a refusal is timed */
 	w->o = *o;
 	w->o.listen = xstrdup(o->listen != NULL ? o->listen : "127.0.0.1:8080");
 	w->o.db_path = o->db_path != NULL ? xstrdup(o->db_path) : NULL;

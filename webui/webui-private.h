@@ -142,7 +142,7 @@ struct webui_login_job {
 	struct MHD_Connection *c;       /* borrowed */
 	char *address;                  /* owned */
 	char *password;                 /* owned; wiped after the check */
-	ssize_t account;                /* index in o.accounts */
+	ssize_t account;                /* index in o.accounts; -1: not one of ours */
 	char akey[300], ipkey[80];      /* throttle keys */
 	bool ok, done;
 	struct kerr err;
@@ -187,6 +187,7 @@ struct webui {
 	pthread_mutex_t jobs_mu;        /* login threads running: webui_stop waits */
 	pthread_cond_t jobs_cv;
 	unsigned jobs;
+	_Atomic unsigned fail_ms;       /* how long a refused login takes (average) */
 };
 
 struct store *webui_store_get(struct webui *w, struct kerr *err);
