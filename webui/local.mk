@@ -33,3 +33,14 @@ bench-web: all tests/webui/webserve tests/webui/mklog
 	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' bash $(srcdir)/tests/bench/run-web
 bench: bench-web
 .PHONY: bench-web
+
+# libFuzzer: the parsers of what a browser sends (cookies, forms, origin,
+# routes, dates, cursors, language, CSV cells)
+EXTRA_DIST += tests/fuzz/corpus/webreq/basic tests/fuzz/corpus/webreq/hostile tests/fuzz/corpus/webreq/empty
+if FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz_webreq
+tests_fuzz_fuzz_webreq_SOURCES = tests/fuzz/fuzz_webreq.c
+tests_fuzz_fuzz_webreq_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS)
+tests_fuzz_fuzz_webreq_LDFLAGS = $(AM_LDFLAGS) $(FUZZER_LINK)
+tests_fuzz_fuzz_webreq_LDADD = $(WEBUI_LIBS) $(SMIME_LIBS)
+endif

@@ -195,12 +195,39 @@ visible_accounts(struct webui *w, struct webui_req *r, const char *selected)
 	return a;
 }
 
+/* The strings for a page, as this thread's own copy: json-c's reference
+ * counts are not atomic, so objects shared between web threads must never
+ * be put into (and released with) a page's context. */
+static struct json_object *
+thread_i18n(struct webui *w, int idx)
+{
+	struct json_object **tl = pthread_getspecific(w->i18n_key);
+
+	if (tl == NULL) {
+		tl = xcalloc(2, sizeof(*tl));
+		pthread_setspecific(w->i18n_key, tl);
+	}
+	if (tl[idx] == NULL && json_object_deep_copy(w->i18n[idx], &tl[idx], NULL) != 0)
+		return NULL;
+	return tl[idx];
+}
+
+void
+webui_i18n_thread_free(void *p)
+{
+	struct json_object **tl = p;
+
+	json_object_put(tl[0]);
+	json_object_put(tl[1]);
+	free(tl);
+}
+
 enum MHD_Result
 webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *name,
     struct json_object *page, const char *csrf, const char *flash)
 {
 	struct json_object *ctx = json_object_new_object();
-	struct json_object *t = w->i18n[strcmp(r->lang, "en") == 0 ? 1 : 0];
+	struct json_object *t = thread_i18n(w, strcmp(r->lang, "en") == 0 ? 1 : 0);
 	struct buf out = BUF_INIT;
 	char *q = filter_query(r);
 	struct buf lu = BUF_INIT;
@@ -272,6 +299,7 @@ webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *na
 	add_str(ctx, "flash", flash);
 	json_object_object_add(ctx, "code", json_object_new_int((int)code));
 	free(q);
+	buf_reserve_exact(&out, 64 * 1024);    /* a log page is ~40 KB: no regrowing */
 	if (!tmpl_render(w->tmpl, name, ctx, &out)) {
 		json_object_put(ctx);
 		buf_release(&out);
@@ -295,7 +323,8 @@ webui_error(struct webui *w, struct webui_req *r, unsigned code, const char *key
 	/* answers no person reads as a page (static files, CSV, metrics,
 	 * bodies refused before reading them): short text */
 	if (r->route == ROUTE_STATIC || r->route == ROUTE_LOG_CSV || r->route == ROUTE_METRICS ||
-	    r->route == ROUTE_HEALTHZ || r->route == ROUTE_NONE || code == 413 || code == 405) {
+	    r->route == ROUTE_HEALTHZ || r->bad_uri || (r->route == ROUTE_NONE && !r->not_found) ||
+	    code == 413 || code == 405) {
 		char line[200];
 
 		snprintf(line, sizeof(line), "%u %s", code, msg != NULL ? msg : key);
@@ -639,56 +668,94 @@ prom_label(struct buf *b, const char *s)
 	}
 }
 
-/* Rows of {label..., "n"/"count": N} as a metric with those labels. */
-static void
-prom_rows(struct buf *b, const char *metric, struct json_object *rows)
+static bool
+label_ok(const char *s)
 {
-	for (size_t i = 0; i < json_object_array_length(rows); i++) {
-		struct json_object *row = json_object_array_get_idx(rows, i);
-		long long n = 0;
-		bool first = true;
-
-		if (!json_object_is_type(row, json_type_object))
-			continue;
-		buf_appends(b, metric);
-		json_object_object_foreach(row, k, v) {
-			if (strcmp(k, "n") == 0 || strcmp(k, "count") == 0) {
-				n = json_object_get_int64(v);
-				continue;
-			}
-			buf_printf(b, "%s%s=\"", first ? "{" : ",", k);
-			prom_label(b, json_object_get_string(v));
-			buf_appends(b, "\"");
-			first = false;
-		}
-		buf_printf(b, "%s %lld\n", first ? "" : "}", n);
-	}
+	/* values come from our own database, still: escape, and skip the absurd */
+	return s != NULL && strlen(s) < 200;
 }
 
 void
 webui_metrics_store(struct buf *out, struct json_object *m)
 {
-	json_object_object_foreach(m, key, val) {
-		if (json_object_is_type(val, json_type_array)) {
-			const char *metric = strcmp(key, "messages") == 0 ? "kyso_log_messages" :
-			    strcmp(key, "failures") == 0 ? "kyso_log_failures" : NULL;
-			char name[96];
+	struct json_object *v, *h;
 
-			if (metric == NULL) {
-				snprintf(name, sizeof(name), "kyso_log_%s", key);
-				metric = name;
+	if (json_object_object_get_ex(m, "messages", &v) && json_object_is_type(v, json_type_object)) {
+		buf_appends(out, "# HELP kyso_log_messages Log entries by direction and verdict.\n"
+		    "# TYPE kyso_log_messages gauge\n");
+		json_object_object_foreach(v, dir, verdicts) {
+			if (!json_object_is_type(verdicts, json_type_object) || !label_ok(dir))
+				continue;
+			json_object_object_foreach(verdicts, verdict, n) {
+				if (!label_ok(verdict))
+					continue;
+				buf_appends(out, "kyso_log_messages{direction=\"");
+				prom_label(out, dir);
+				buf_appends(out, "\",verdict=\"");
+				prom_label(out, verdict);
+				buf_printf(out, "\"} %lld\n", (long long)json_object_get_int64(n));
 			}
-			buf_printf(out, "# TYPE %s gauge\n", metric);
-			prom_rows(out, metric, val);
-		} else if (json_object_is_type(val, json_type_int)) {
-			const char *metric = strcmp(key, "queue_depth") == 0 ? "kyso_queue_depth" : NULL;
+		}
+	}
+	if (json_object_object_get_ex(m, "reasons", &v) && json_object_is_type(v, json_type_object)) {
+		buf_appends(out, "# HELP kyso_log_failures Log entries carrying each reason code.\n"
+		    "# TYPE kyso_log_failures gauge\n");
+		json_object_object_foreach(v, reason, n) {
+			if (!label_ok(reason))
+				continue;
+			buf_appends(out, "kyso_log_failures{reason=\"");
+			prom_label(out, reason);
+			buf_printf(out, "\"} %lld\n", (long long)json_object_get_int64(n));
+		}
+	}
+	if (json_object_object_get_ex(m, "queue_depth", &v) && v != NULL)
+		buf_printf(out, "# HELP kyso_queue_depth Outgoing messages not yet done or failed.\n"
+		    "# TYPE kyso_queue_depth gauge\nkyso_queue_depth %lld\n", (long long)json_object_get_int64(v));
+	if (json_object_object_get_ex(m, "verify_ms", &h) && json_object_is_type(h, json_type_object) &&
+	    json_object_object_get_ex(h, "buckets", &v) && json_object_is_type(v, json_type_array)) {
+		struct json_object *x;
 
-			if (metric == NULL)
-				buf_printf(out, "# TYPE kyso_log_%s gauge\nkyso_log_%s %lld\n", key, key,
-				    (long long)json_object_get_int64(val));
-			else
-				buf_printf(out, "# TYPE %s gauge\n%s %lld\n", metric, metric,
-				    (long long)json_object_get_int64(val));
+		buf_appends(out, "# HELP kyso_verify_ms Verification time of incoming mail, last 24 hours.\n"
+		    "# TYPE kyso_verify_ms histogram\n");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *b = json_object_array_get_idx(v, i), *le, *n;
+
+			if (!json_object_object_get_ex(b, "le", &le) || !json_object_object_get_ex(b, "count", &n))
+				continue;
+			buf_appends(out, "kyso_verify_ms_bucket{le=\"");
+			prom_label(out, json_object_get_string(le));
+			buf_printf(out, "\"} %lld\n", (long long)json_object_get_int64(n));
+		}
+		if (json_object_object_get_ex(h, "sum", &x))
+			buf_printf(out, "kyso_verify_ms_sum %lld\n", (long long)json_object_get_int64(x));
+		if (json_object_object_get_ex(h, "count", &x))
+			buf_printf(out, "kyso_verify_ms_count %lld\n", (long long)json_object_get_int64(x));
+	}
+	if (json_object_object_get_ex(m, "accounts", &v) && json_object_is_type(v, json_type_array)) {
+		buf_appends(out, "# HELP kyso_account_state Each account's connection state (1 for the current one).\n"
+		    "# TYPE kyso_account_state gauge\n");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *a = json_object_array_get_idx(v, i), *acct, *st;
+
+			if (!json_object_object_get_ex(a, "account", &acct) || !json_object_object_get_ex(a, "state", &st) ||
+			    !label_ok(json_object_get_string(acct)) || !label_ok(json_object_get_string(st)))
+				continue;
+			buf_appends(out, "kyso_account_state{account=\"");
+			prom_label(out, json_object_get_string(acct));
+			buf_appends(out, "\",state=\"");
+			prom_label(out, json_object_get_string(st));
+			buf_appends(out, "\"} 1\n");
+		}
+		buf_appends(out, "# TYPE kyso_account_backlog gauge\n");
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *a = json_object_array_get_idx(v, i), *acct, *bl;
+
+			if (!json_object_object_get_ex(a, "account", &acct) || !json_object_object_get_ex(a, "backlog", &bl) ||
+			    !label_ok(json_object_get_string(acct)))
+				continue;
+			buf_appends(out, "kyso_account_backlog{account=\"");
+			prom_label(out, json_object_get_string(acct));
+			buf_printf(out, "\"} %lld\n", (long long)json_object_get_int64(bl));
 		}
 	}
 }

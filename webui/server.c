@@ -612,18 +612,102 @@ login_page(struct webui *w, struct webui_req *r, unsigned code, const char *flas
 	return webui_render(w, r, code, "login", page, pre, flash);
 }
 
+static void *
+login_thread(void *p)
+{
+	struct webui_login_job *j = p;
+	struct webui *w = j->w;         /* j may be gone once the connection resumes */
+
+	if (j->account < 0 || j->password[0] == '\0' || w->o.check_login == NULL) {
+		/* nobody to ask: answer no sooner than a refused login does, so
+		 * that the time does not tell which addresses exist */
+		unsigned ms = atomic_load_explicit(&w->fail_ms, memory_order_relaxed);
+
+		usleep((useconds_t)(ms > 5000 ? 5000 : ms) * 1000);
+		kerr_set(&j->err, KERR_CONFIG, "login refused");
+		j->ok = false;
+	} else {
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		j->ok = w->o.check_login(w->o.ctx, j->address, j->password, &j->err);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!j->ok && j->err.cls != KERR_TEMP) {
+			/* how long a refusal takes: a moving average */
+			long ms = (long)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+			unsigned old = atomic_load_explicit(&w->fail_ms, memory_order_relaxed);
+
+			atomic_store_explicit(&w->fail_ms, (unsigned)((old + 3 * (unsigned long)ms) / 4),
+			    memory_order_relaxed);
+		}
+	}
+	explicit_bzero(j->password, strlen(j->password));
+	j->done = true;
+	MHD_resume_connection(j->c);
+	pthread_mutex_lock(&w->jobs_mu);
+	w->jobs--;
+	pthread_cond_broadcast(&w->jobs_cv);
+	pthread_mutex_unlock(&w->jobs_mu);
+	return NULL;
+}
+
+/* The answer to a login once its check is done. */
+static enum MHD_Result
+login_finish(struct webui *w, struct webui_req *r)
+{
+	struct webui_login_job *j = r->job;
+	time_t now = time(NULL);
+
+	if (!j->ok) {
+		if (j->err.cls == KERR_TEMP)
+			return login_page(w, r, 503, "login_unavailable", j->address);
+		/* the address's failure was counted when the check began */
+		webui_throttle_fail(w->throttle_ip, j->ipkey, now);
+		return login_page(w, r, 401, "login_failed", j->address);
+	}
+	webui_throttle_clear(w->throttle, j->akey);
+	if (r->logged_in)       /* a new login replaces the session it came with */
+		webui_session_destroy(w->sessions, r->sess.id);
+	r->logged_in = false;
+	if (!webui_session_create(w->sessions, j->address, w->o.account_names[j->account],
+	    is_admin(w, j->address), now, &r->sess))
+		return webui_respond_text(w, r, 503, "no randomness");
+	r->logged_in = true;
+	webui_req_cookie(r, cookie_line(w, WEBUI_SESSION_COOKIE, r->sess.id, -1));
+	webui_req_cookie(r, cookie_line(w, WEBUI_PRELOGIN_COOKIE, "x", 0));
+	return webui_redirect(w, r, "/log");
+}
+
+static void
+login_job_free(struct webui_login_job **jp)
+{
+	struct webui_login_job *j = *jp;
+
+	if (j == NULL)
+		return;
+	free(j->address);
+	if (j->password != NULL) {
+		explicit_bzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j);
+	*jp = NULL;
+}
+
 static enum MHD_Result
 login_post(struct webui *w, struct webui_req *r)
 {
 	char pre[WEBUI_TOKEN_HEX + 1];
-	char ip[INET6_ADDRSTRLEN + 8], ipkey[INET6_ADDRSTRLEN + 16], akey[300];
+	char ip[INET6_ADDRSTRLEN + 8];
 	char *form_csrf = webui_form_get(r->body.data, r->body.len, "csrf");
 	char *address = webui_form_get(r->body.data, r->body.len, "address");
 	char *password = webui_form_get(r->body.data, r->body.len, "password");
 	time_t now = time(NULL);
 	unsigned ra1 = 0, ra2 = 0;
 	enum MHD_Result ret;
-	struct kerr err = KERR_INIT;
+	struct webui_login_job *j = NULL;
+	pthread_attr_t attr;
+	pthread_t t;
 	ssize_t ai;
 
 	if (!webui_cookie_get(webui_header(r, "Cookie"), WEBUI_PRELOGIN_COOKIE, pre, sizeof(pre)) ||
@@ -638,38 +722,57 @@ login_post(struct webui *w, struct webui_req *r)
 	for (char *p = address; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
+	j = xcalloc(1, sizeof(*j));
 	client_ip(r, ip, sizeof(ip));
-	snprintf(ipkey, sizeof(ipkey), "ip:%s", ip);
-	snprintf(akey, sizeof(akey), "addr:%s", address);
-	if (!webui_throttle_allow(w->throttle, akey, now, &ra1) |
-	    !webui_throttle_allow(w->throttle_ip, ipkey, now, &ra2)) {
+	snprintf(j->ipkey, sizeof(j->ipkey), "ip:%s", ip);
+	snprintf(j->akey, sizeof(j->akey), "addr:%s", address);
+	if (!webui_throttle_allow(w->throttle, j->akey, now, &ra1) |
+	    !webui_throttle_allow(w->throttle_ip, j->ipkey, now, &ra2)) {
 		r->retry_after = ra1 > ra2 ? ra1 : ra2;
 		ret = login_page(w, r, 429, "login_throttled", address);
 		goto out;
 	}
+	/* an unknown address goes the same way as a known one (same answer,
+	 * same time: see login_thread) */
 	ai = account_index(w, address);
-	if (ai < 0 || password[0] == '\0' || w->o.check_login == NULL ||
-	    !w->o.check_login(w->o.ctx, address, password, &err)) {
-		if (err.cls == KERR_TEMP) {
-			ret = login_page(w, r, 503, "login_unavailable", address);
-			goto out;
-		}
-		/* unknown address and wrong password: the same answer */
-		webui_throttle_fail(w->throttle, akey, now);
-		webui_throttle_fail(w->throttle_ip, ipkey, now);
-		ret = login_page(w, r, 401, "login_failed", address);
+	/* ask on a thread of its own; this web thread serves others meanwhile.
+	 * Bounded: at most WEBUI_MAX_LOGINS at once, and the address's try
+	 * counts as failed until it succeeds, so parallel tries cannot pass
+	 * the throttle together. */
+	pthread_mutex_lock(&w->jobs_mu);
+	if (w->jobs >= WEBUI_MAX_LOGINS) {
+		pthread_mutex_unlock(&w->jobs_mu);
+		r->retry_after = 2;
+		ret = login_page(w, r, 503, "login_unavailable", address);
 		goto out;
 	}
-	webui_throttle_clear(w->throttle, akey);
-	if (!webui_session_create(w->sessions, address, w->o.account_names != NULL ?
-	    w->o.account_names[ai] : "", is_admin(w, address), now, &r->sess)) {
-		ret = webui_respond_text(w, r, 503, "no randomness");
-		goto out;
+	w->jobs++;
+	pthread_mutex_unlock(&w->jobs_mu);
+	webui_throttle_fail(w->throttle, j->akey, now);
+	j->w = w;
+	j->c = r->c;
+	j->account = ai;
+	j->address = address;
+	j->password = password;
+	address = password = NULL;
+	r->job = j;
+	j = NULL;
+	MHD_suspend_connection(r->c);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, login_thread, r->job) != 0) {
+		kerr_set(&r->job->err, KERR_TEMP, "no thread for the login");
+		r->job->done = true;
+		MHD_resume_connection(r->c);
+		pthread_mutex_lock(&w->jobs_mu);
+		w->jobs--;
+		pthread_cond_broadcast(&w->jobs_cv);
+		pthread_mutex_unlock(&w->jobs_mu);
 	}
-	webui_req_cookie(r, cookie_line(w, WEBUI_SESSION_COOKIE, r->sess.id, -1));
-	webui_req_cookie(r, cookie_line(w, WEBUI_PRELOGIN_COOKIE, "x", 0));
-	ret = webui_redirect(w, r, "/log");
+	pthread_attr_destroy(&attr);
+	ret = MHD_YES;          /* answered by login_finish() when it resumes */
 out:
+	login_job_free(&j);
 	if (password != NULL) {
 		explicit_bzero(password, strlen(password));
 		free(password);
@@ -700,8 +803,12 @@ metrics(struct webui *w, struct webui_req *r)
 	struct buf b = BUF_INIT;
 	struct kerr err = KERR_INIT;
 	struct store *s;
+	const char *host = webui_header(r, "Host");     /* none: HTTP/1.0, not a browser */
 
-	if (!client_loopback(r) && !(r->logged_in && r->sess.admin))
+	/* loopback (a local Prometheus) by address only: a page elsewhere whose
+	 * DNS name was rebound to 127.0.0.1 sends its own name as Host */
+	if (!(client_loopback(r) && (host == NULL || webui_host_is_local(host))) &&
+	    !(r->logged_in && r->sess.admin))
 		return webui_error(w, r, 403, "forbidden");
 	buf_appends(&b, "# HELP kyso_web_requests_total Web view responses by HTTP status.\n"
 	    "# TYPE kyso_web_requests_total counter\n");
@@ -752,11 +859,16 @@ dispatch(struct webui *w, struct webui_req *r)
 	const char *qlang = webui_arg(r, "lang");
 	char clang[8];
 
+	if (r->job != NULL)     /* resumed: the login's check is done */
+		return r->job->done ? login_finish(w, r) : MHD_YES;
+
 	if (qlang != NULL && (strcmp(qlang, "vi") == 0 || strcmp(qlang, "en") == 0))
 		webui_req_cookie(r, cookie_line(w, WEBUI_LANG_COOKIE, qlang, 365L * 86400));
 	r->lang = webui_lang_choose(qlang, webui_cookie_get(webui_header(r, "Cookie"),
 	    WEBUI_LANG_COOKIE, clang, sizeof(clang)) ? clang : NULL);
 
+	if (r->not_found)
+		return webui_error(w, r, 404, "not_found");
 	switch (r->route) {
 	case ROUTE_HEALTHZ:
 		return healthz(w, r);
@@ -847,6 +959,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		r->lang = "vi";
 		code = webui_route(method, url, &r->route, &r->id);
 		r->is_post = strcmp(method, "POST") == 0;
+		if (code == 404 && !r->is_post) {
+			r->not_found = true;    /* a page saying so, once the request is complete */
+			return MHD_YES;
+		}
 		if (code != 200) {
 			r->allow = r->route == ROUTE_LOGOUT ? "POST" :
 			    r->route == ROUTE_LOGIN ? "GET, HEAD, POST" : "GET, HEAD";
@@ -911,6 +1027,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	for (size_t i = 0; i < r->n_cookies; i++)
 		free(r->cookies[i]);
 	free(r->location);
+	login_job_free(&r->job);
 	explicit_bzero(&r->sess, sizeof(r->sess));
 	free(r);
 	*con_cls = NULL;
@@ -971,12 +1088,16 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	struct webui *w = xcalloc(1, sizeof(*w));
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	struct rlimit rl;
 	const union MHD_DaemonInfo *di;
 	char *dir = NULL;
 
 	pthread_mutex_init(&w->store_mu, NULL);
+	pthread_mutex_init(&w->jobs_mu, NULL);
+	pthread_cond_init(&w->jobs_cv, NULL);
+	atomic_init(&w->fail_ms, 250);  /* until a refusal is timed */
 	w->o = *o;
 	w->o.listen = xstrdup(o->listen != NULL ? o->listen : "127.0.0.1:8080");
 	w->o.db_path = o->db_path != NULL ? xstrdup(o->db_path) : NULL;
@@ -1041,6 +1162,11 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		w->https = true;
 		flags |= MHD_USE_TLS;
 	}
+	if (pthread_key_create(&w->i18n_key, webui_i18n_thread_free) != 0) {
+		kerr_set(err, KERR_INTERNAL, "web: no thread key");
+		goto fail;
+	}
+	w->have_key = true;
 	w->sessions = webui_sessions_new(w->o.session_idle_s, 10000);
 	w->throttle = webui_throttle_new(WEBUI_THROTTLE_MAX, WEBUI_THROTTLE_WINDOW);
 	w->throttle_ip = webui_throttle_new(WEBUI_THROTTLE_IP_MAX, WEBUI_THROTTLE_WINDOW);
@@ -1057,10 +1183,14 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		struct MHD_OptionItem tls_opts[] = {
 			{ MHD_OPTION_HTTPS_MEM_CERT, 0, w->cert_pem },
 			{ MHD_OPTION_HTTPS_MEM_KEY, 0, w->key_pem },
+			/* TLS 1.2 at least, as everywhere in kyso */
+			{ MHD_OPTION_HTTPS_PRIORITIES, 0,
+			  (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
 			{ MHD_OPTION_END, 0, NULL },
 		};
 
 		w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)w->o.threads,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)w->o.max_connections,
@@ -1069,8 +1199,7 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, w,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
-		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
-		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[2],
+		    MHD_OPTION_ARRAY, w->https ? tls_opts : &tls_opts[3],
 		    MHD_OPTION_END);
 	}
 	if (w->d == NULL) {
@@ -1102,8 +1231,15 @@ webui_stop(struct webui **wp)
 
 	if (w == NULL)
 		return;
+	/* no connection may stay suspended: let running logins finish */
+	pthread_mutex_lock(&w->jobs_mu);
+	while (w->jobs > 0)
+		pthread_cond_wait(&w->jobs_cv, &w->jobs_mu);
+	pthread_mutex_unlock(&w->jobs_mu);
 	if (w->d != NULL)
-		MHD_stop_daemon(w->d);
+		MHD_stop_daemon(w->d);         /* joins the web threads: their i18n copies go */
+	if (w->have_key)
+		pthread_key_delete(w->i18n_key);
 	for (size_t i = 0; i < w->n_free; i++)
 		store_close(&w->free_stores[i]);
 	tmpl_free(&w->tmpl);
@@ -1124,6 +1260,8 @@ webui_stop(struct webui **wp)
 	strv_free((char **)w->o.accounts, w->o.n_accounts);
 	strv_free((char **)w->o.account_names, w->o.n_accounts);
 	pthread_mutex_destroy(&w->store_mu);
+	pthread_mutex_destroy(&w->jobs_mu);
+	pthread_cond_destroy(&w->jobs_cv);
 	free(w);
 	*wp = NULL;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/random.h>
 
 #include "webui/webui-private.h"
@@ -551,4 +552,32 @@ webui_origin_ok(const char *origin, const char *sec_fetch_site, const char *refe
 	if (referer != NULL)
 		return url_host_is(referer, host);
 	return true;
+}
+
+bool
+webui_host_is_local(const char *host)
+{
+	char name[256];
+	size_t n;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (host == NULL)
+		return false;
+	if (host[0] == '[') {
+		const char *rb = strchr(host, ']');
+
+		if (rb == NULL || (size_t)(rb - host - 1) >= sizeof(name))
+			return false;
+		n = (size_t)(rb - host - 1);
+		memcpy(name, host + 1, n);
+		name[n] = '\0';
+		return inet_pton(AF_INET6, name, &a6) == 1 && (rb[1] == '\0' || rb[1] == ':');
+	}
+	n = strcspn(host, ":");
+	if (n == 0 || n >= sizeof(name))
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	return strcasecmp(name, "localhost") == 0 || inet_pton(AF_INET, name, &a4) == 1;
 }

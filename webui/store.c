@@ -58,6 +58,7 @@ struct store {
 	unsigned n_conns;
 	unsigned next;                  /* round robin start, atomic */
 	int64_t now;                    /* fixed clock (tests); 0: time() */
+	unsigned fts_few;               /* FTS_FEW, or a test's value */
 	pthread_mutex_t mlock;          /* guards metrics* */
 	struct json_object *metrics;    /* owned; last store_metrics() result */
 	int64_t metrics_at;
@@ -522,22 +523,30 @@ select_sql(struct buf *sql, struct binds *b, const struct store_filter *f, const
 	}
 }
 
-/* The rowids matching fts, up to cap, as a JSON array ("[3,17,...]") in
- * ids; *n_r gets how many. */
+/* The newest (by id) rowids matching fts, up to cap, as a JSON array
+ * ("[17,3,...]") in ids; *n_r gets how many, *min_r the smallest. */
 static bool
-fts_ids(struct conn *c, const char *fts, int64_t cap, struct buf *ids, int64_t *n_r, struct kerr *err)
+fts_ids(struct conn *c, const char *fts, int64_t cap, struct buf *ids, int64_t *n_r, int64_t *min_r,
+    struct kerr *err)
 {
-	sqlite3_stmt *st = stmt(c, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT ?", err);
-	int64_t n = 0;
+	sqlite3_stmt *st = stmt(c, "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+	    " ORDER BY rowid DESC LIMIT ?", err);
+	int64_t n = 0, min = INT64_MAX;
 	int rc;
 
 	if (st == NULL)
 		return false;
+	buf_reset(ids);
 	sqlite3_bind_text(st, 1, fts, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, cap);
 	buf_appends(ids, "[");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		buf_printf(ids, "%s%" PRId64, n++ > 0 ? "," : "", (int64_t)sqlite3_column_int64(st, 0));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = (int64_t)sqlite3_column_int64(st, 0);
+
+		buf_printf(ids, "%s%" PRId64, n++ > 0 ? "," : "", id);
+		if (id < min)
+			min = id;
+	}
 	buf_appends(ids, "]");
 	buf_append(ids, "", 1);
 	sqlite3_reset(st);
@@ -546,6 +555,7 @@ fts_ids(struct conn *c, const char *fts, int64_t cap, struct buf *ids, int64_t *
 		return false;
 	}
 	*n_r = n;
+	*min_r = min;
 	return true;
 }
 
@@ -585,20 +595,122 @@ valid_filter(const struct store_filter *f, struct kerr *err)
 	return true;
 }
 
+/* Run a list query: up to limit rows into rows, and *next_r (the last
+ * row's key) when there is one more. */
+static bool
+run_list(struct conn *c, const char *sql, const struct binds *b, unsigned limit, struct json_object *rows,
+    struct json_object **next_r, struct kerr *err)
+{
+	sqlite3_stmt *st = stmt(c, sql, err);
+	unsigned n = 0;
+	int rc;
+
+	*next_r = NULL;
+	if (st == NULL || !bind_all(st, b, err))
+		return false;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			struct json_object *last = json_object_array_get_idx(rows, n - 1);
+			struct json_object *t = NULL, *id = NULL;
+
+			json_object_object_get_ex(last, "time", &t);
+			json_object_object_get_ex(last, "id", &id);
+			*next_r = json_object_new_object();
+			json_object_object_add(*next_r, "time", json_object_get(t));
+			json_object_object_add(*next_r, "id", json_object_get(id));
+			break;
+		}
+		json_object_array_add(rows, list_row(st));
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_error(err, c->db, rc, "list");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A search with many matches, from the newest matches by id: ids holds the
+ * n newest matching ids (smallest min_id).  Rows are logged in time order,
+ * so the page is usually among them; that is checked, not assumed: when the
+ * candidates were not all the matches, no row with a smaller id may sit in
+ * the log's time order between the page's start and its last row.  Returns
+ * 1 with the page in rows, 0 when this cannot answer (use PLAN_WALK).
+ */
+static int
+list_recent(struct conn *c, const struct store_filter *f, const char *ids, bool exhausted, int64_t min_id,
+    unsigned limit, struct json_object *rows, struct json_object **next_r, struct kerr *err)
+{
+	struct buf sql = BUF_INIT;
+	struct binds b = { 0 };
+	struct json_object *last, *v = NULL;
+	sqlite3_stmt *st;
+	size_t got;
+	int res = -1, rc;
+
+	select_sql(&sql, &b, f, ids, PLAN_FTS, limit + 1);
+	buf_append(&sql, "", 1);
+	if (!run_list(c, sql.data, &b, limit, rows, next_r, err))
+		goto out;
+	got = json_object_array_length(rows);
+	res = 1;
+	if (exhausted)
+		goto out;               /* every match was a candidate */
+	res = 0;
+	if (*next_r == NULL)
+		goto out;               /* too few: the rest may be older ids */
+	last = json_object_array_get_idx(rows, got - 1);
+	buf_reset(&sql);
+	b.n = 0;
+	buf_appends(&sql, "SELECT 1 FROM messages INDEXED BY messages_time WHERE (time, id) > (?, ?) AND id < ?");
+	json_object_object_get_ex(last, "time", &v);
+	bind_i(&b, json_object_get_int64(v));
+	json_object_object_get_ex(last, "id", &v);
+	bind_i(&b, json_object_get_int64(v));
+	bind_i(&b, min_id);
+	if (f->before_time != 0 || f->before_id != 0) {
+		buf_appends(&sql, " AND (time, id) < (?, ?)");
+		bind_i(&b, f->before_time);
+		bind_i(&b, f->before_id);
+	}
+	buf_appends(&sql, " LIMIT 1");
+	buf_append(&sql, "", 1);
+	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err)) {
+		res = -1;
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		res = 1;
+	else if (rc != SQLITE_ROW) {
+		db_error(err, c->db, rc, "search");
+		res = -1;
+	}
+out:
+	if (res != 1) {
+		/* not the answer: empty rows for the next plan */
+		while (json_object_array_length(rows) > 0)
+			json_object_array_del_idx(rows, 0, json_object_array_length(rows));
+		json_object_put(*next_r);
+		*next_r = NULL;
+	}
+	buf_release(&sql);
+	return res;
+}
+
 struct json_object *
 store_list(struct store *s, const struct store_filter *f, struct kerr *err)
 {
 	struct json_object *out = NULL, *rows = json_object_new_array(), *next = NULL;
 	unsigned limit;
-	struct buf sql = BUF_INIT;
+	struct buf sql = BUF_INIT, ids = BUF_INIT;
 	struct binds b = { 0 };
 	struct conn *c = NULL;
-	sqlite3_stmt *st;
 	enum plan plan = PLAN_INDEX;
-	struct buf ids = BUF_INIT;
 	char *fts = NULL;
-	unsigned n = 0;
-	int rc;
 
 	if (!valid_filter(f, err))
 		goto fail;
@@ -607,39 +719,37 @@ store_list(struct store *s, const struct store_filter *f, struct kerr *err)
 		goto done;
 	c = conn_get(s);
 	if (fts != NULL) {
-		int64_t matches = 0;
+		int64_t few = s->fts_few != 0 ? s->fts_few : FTS_FEW, cap = few + 1, matches = 0, min_id = 0;
 
-		if (!fts_ids(c, fts, FTS_FEW + 1, &ids, &matches, err))
+		if (!fts_ids(c, fts, cap, &ids, &matches, &min_id, err))
 			goto fail;
 		if (matches == 0)
 			goto done;
-		plan = matches <= FTS_FEW ? PLAN_FTS : PLAN_WALK;
+		if (matches <= few) {
+			plan = PLAN_FTS;
+		} else {
+			/* many: the newest candidates, then 8x more, then walk */
+			for (int round = 0; round < 2; round++) {
+				int r;
+
+				if (round > 0) {
+					cap *= 8;
+					if (!fts_ids(c, fts, cap, &ids, &matches, &min_id, err))
+						goto fail;
+				}
+				r = list_recent(c, f, ids.data, matches < cap, min_id, limit, rows, &next, err);
+				if (r < 0)
+					goto fail;
+				if (r > 0)
+					goto done;
+			}
+			plan = PLAN_WALK;
+		}
 	}
 	select_sql(&sql, &b, f, plan == PLAN_FTS ? ids.data : fts, plan, limit + 1);
 	buf_append(&sql, "", 1);
-	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err))
+	if (!run_list(c, sql.data, &b, limit, rows, &next, err))
 		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == limit) {
-			struct json_object *last = json_object_array_get_idx(rows, n - 1);
-			struct json_object *t = NULL, *id = NULL;
-
-			json_object_object_get_ex(last, "time", &t);
-			json_object_object_get_ex(last, "id", &id);
-			next = json_object_new_object();
-			json_object_object_add(next, "time", json_object_get(t));
-			json_object_object_add(next, "id", json_object_get(id));
-			break;
-		}
-		json_object_array_add(rows, list_row(st));
-		n++;
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		db_error(err, c->db, rc, "list");
-		sqlite3_reset(st);
-		goto fail;
-	}
-	sqlite3_reset(st);
 done:
 	out = json_object_new_object();
 	json_object_object_add(out, "rows", rows);
@@ -655,6 +765,49 @@ fail:
 	buf_release(&ids);
 	free(fts);
 	return out;
+}
+
+char *
+store_list_plan(struct store *s, const struct store_filter *f, struct kerr *err)
+{
+	struct buf sql = BUF_INIT, plan = BUF_INIT;
+	struct binds b = { 0 };
+	struct conn *c;
+	sqlite3_stmt *st;
+	char *fts = NULL;
+	int rc;
+
+	if (!valid_filter(f, err))
+		return NULL;
+	if (!filter_can_match(f, &fts)) {
+		buf_appends(&plan, "(matches nothing)");
+		buf_append(&plan, "", 1);
+		return buf_steal(&plan, NULL);
+	}
+	buf_appends(&sql, "EXPLAIN QUERY PLAN ");
+	select_sql(&sql, &b, f, fts, PLAN_INDEX, 51);
+	buf_append(&sql, "", 1);
+	c = conn_get(s);
+	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err)) {
+		conn_put(c);
+		buf_release(&sql);
+		free(fts);
+		return NULL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		buf_printf(&plan, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_reset(st);
+	conn_put(c);
+	buf_release(&sql);
+	free(fts);
+	buf_append(&plan, "", 1);
+	return buf_steal(&plan, NULL);
+}
+
+void
+store_set_search_few(struct store *s, unsigned few)
+{
+	s->fts_few = few;
 }
 
 bool
@@ -1200,21 +1353,22 @@ metrics_messages(struct conn *c, struct json_object *m, struct kerr *err)
 	return true;
 }
 
+/* Reason codes of the last 24 hours' rows (all-time would read every
+ * non-valid row: ~1 s for a 1,000,000-row log). */
 static bool
-metrics_reasons(struct conn *c, struct json_object *m, struct kerr *err)
+metrics_reasons(struct conn *c, struct json_object *m, int64_t now, struct kerr *err)
 {
 	struct json_object *r = json_object_new_object();
 	sqlite3_stmt *st;
 	int rc;
 
 	json_object_object_add(m, "reasons", r);
-	/* Only rows that are not valid/sent/unsigned/... carry reasons: read
-	 * those through the verdict index. */
-	st = stmt(c, VERDICTS_CTE "SELECT reasons, count(*) FROM messages INDEXED BY messages_verdict"
-	    " WHERE verdict IN (SELECT x FROM v WHERE x NOT IN ('valid', 'sent', 'pending', 'unsigned'))"
-	    " AND reasons != '' GROUP BY 1", err);
+	json_object_object_add(m, "reasons_window", json_object_new_int(86400));
+	st = stmt(c, "SELECT reasons, count(*) FROM messages INDEXED BY messages_time"
+	    " WHERE time >= ? AND reasons != '' GROUP BY 1", err);
 	if (st == NULL)
 		return false;
+	sqlite3_bind_int64(st, 1, now - 86400);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 0);
 		int64_t n = sqlite3_column_int64(st, 1);
@@ -1355,7 +1509,7 @@ store_metrics(struct store *s, struct kerr *err)
 	}
 	c = conn_get(s);
 	m = json_object_new_object();
-	if (!metrics_messages(c, m, err) || !metrics_reasons(c, m, err) || !metrics_journal(c, m, err) ||
+	if (!metrics_messages(c, m, err) || !metrics_reasons(c, m, now_of(s), err) || !metrics_journal(c, m, err) ||
 	    !metrics_latency(c, m, now_of(s), err) || !metrics_accounts(c, m, err)) {
 		json_object_put(m);
 		m = NULL;

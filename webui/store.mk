@@ -9,6 +9,14 @@ tests_unit_webui_test_fold_SOURCES = tests/unit/webui/test_fold.c tests/unit/tes
 tests_unit_webui_test_fold_CFLAGS = $(TEST_CFLAGS)
 tests_unit_webui_test_fold_LDADD = webui/libwebui.a $(SMIME_LIBS) $(CHECK_LIBS)
 
+check_PROGRAMS += tests/unit/webui/test_store
+TESTS += tests/unit/webui/test_store
+tests_unit_webui_test_store_SOURCES = tests/unit/webui/test_store.c tests/unit/testmain.h \
+	tests/webui/logfill.c tests/webui/logfill.h
+tests_unit_webui_test_store_CFLAGS = $(TEST_CFLAGS) $(SQLITE_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
+tests_unit_webui_test_store_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS) $(JSONC_LIBS) \
+	$(CHECK_LIBS) -lpthread
+
 # mklog: a log database filled with realistic rows (tests, benchmarks, the
 # server and template tests); logfill.[ch] is its code, also linked by test_store.
 check_PROGRAMS += tests/webui/mklog

@@ -28,6 +28,7 @@
 #define WEBUI_THROTTLE_MAX 5                /* failed logins per address ... */
 #define WEBUI_THROTTLE_IP_MAX 20            /* ... or per client IP (an office behind NAT) ... */
 #define WEBUI_THROTTLE_WINDOW (15 * 60)     /* ... within this many seconds: 429 */
+#define WEBUI_MAX_LOGINS 16                 /* logins being checked at once */
 #define WEBUI_TZ_OFFSET (7 * 3600)          /* Asia/Ho_Chi_Minh: UTC+7, no DST */
 #define WEBUI_IDLE_TIMEOUT 30               /* seconds a connection may idle */
 #define WEBUI_STORE_POOL 16                 /* open stores kept for reuse */
@@ -89,6 +90,10 @@ const char *webui_lang_choose(const char *query_lang, const char *cookie_lang);
 bool webui_origin_ok(const char *origin, const char *sec_fetch_site, const char *referer,
     const char *host);
 
+/* A Host header naming this machine by address or "localhost" (not a DNS
+ * name, which a rebinding attack could point at our loopback port). */
+bool webui_host_is_local(const char *host);
+
 /* --- server.c: routing, static files, listen address, CSV --- */
 
 enum webui_route_id {
@@ -130,12 +135,25 @@ void webui_csv_cell(struct buf *out, const char *s);
 
 /* --- server.c: the daemon and one request --- */
 
+/* A login being checked on its own thread while the connection is
+ * suspended (an IMAP LOGIN may take seconds: Dovecot delays failures). */
+struct webui_login_job {
+	struct webui *w;                /* borrowed */
+	struct MHD_Connection *c;       /* borrowed */
+	char *address;                  /* owned */
+	char *password;                 /* owned; wiped after the check */
+	ssize_t account;                /* index in o.accounts; -1: not one of ours */
+	char akey[300], ipkey[80];      /* throttle keys */
+	bool ok, done;
+	struct kerr err;
+};
+
 struct webui_req {
 	struct MHD_Connection *c;       /* borrowed */
 	const char *url;                /* borrowed from libmicrohttpd */
 	enum webui_route_id route;
 	int64_t id;                     /* /message/ID */
-	bool started, bad_uri, is_post, too_big, responded, static_file, logged_in;
+	bool started, bad_uri, not_found, is_post, too_big, responded, static_file, logged_in;
 	struct buf body;                /* POST body, at most WEBUI_MAX_BODY */
 	struct webui_session_info sess; /* when logged_in */
 	const char *lang;               /* "vi" | "en" (static) */
@@ -145,6 +163,7 @@ struct webui_req {
 	const char *allow;              /* 405's Allow (static) */
 	const char *disposition;        /* Content-Disposition (static) */
 	unsigned retry_after;
+	struct webui_login_job *job;    /* owned: a login under way */
 };
 
 struct webui {
@@ -153,7 +172,9 @@ struct webui {
 	unsigned port;
 	bool https;
 	struct tmpl_set *tmpl;          /* owned */
-	struct json_object *i18n[2];    /* owned: vi, en */
+	struct json_object *i18n[2];    /* owned: vi, en (read-only once started) */
+	pthread_key_t i18n_key;         /* each web thread's copy of i18n */
+	bool have_key;
 	struct webui_static st;
 	struct webui_sessions *sessions;
 	struct webui_throttle *throttle;        /* per mailbox address */
@@ -163,6 +184,10 @@ struct webui {
 	struct store *free_stores[WEBUI_STORE_POOL];
 	size_t n_free;
 	_Atomic unsigned long long codes[600];  /* responses by status */
+	pthread_mutex_t jobs_mu;        /* login threads running: webui_stop waits */
+	pthread_cond_t jobs_cv;
+	unsigned jobs;
+	_Atomic unsigned fail_ms;       /* how long a refused login takes (average) */
 };
 
 struct store *webui_store_get(struct webui *w, struct kerr *err);
@@ -198,6 +223,8 @@ enum MHD_Result webui_page_overview(struct webui *w, struct webui_req *r);
 void webui_csv_row(struct buf *out, struct json_object *row);
 /* store_metrics()' counts as Prometheus text. */
 void webui_metrics_store(struct buf *out, struct json_object *m);
+/* pthread_key destructor of a thread's i18n copies. */
+void webui_i18n_thread_free(void *p);
 /* The i18n text of key in lang ("vi"/"en"), or NULL. */
 const char *webui_i18n(struct webui *w, const char *lang, const char *key);
 

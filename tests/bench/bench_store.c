@@ -65,7 +65,7 @@ run(const struct bcase *c, int64_t max_id, unsigned i)
 	case LIST:
 		o = store_list(s, &c->f, &e);
 		break;
-	case PAGE10: {                  /* the 10th page: follow "next" 9 times, time the last */
+	case PAGE10: {                  /* pages 1..10: follow "next" 9 times (all timed) */
 		struct store_filter f = c->f;
 
 		for (int p = 0; p < 10; p++) {
@@ -112,9 +112,9 @@ main(int argc, char **argv)
 	struct kerr e = KERR_INIT;
 	struct bcase cases[] = {
 		{ "first_page", LIST, { 0 } },
-		{ "page_10", PAGE10, { 0 } },
+		{ "pages_1_to_10", PAGE10, { 0 } },
 		{ "verdict_invalid", LIST, { .verdict = "invalid" } },
-		{ "verdict_invalid_page_10", PAGE10, { .verdict = "invalid" } },
+		{ "verdict_invalid_pages_1_to_10", PAGE10, { .verdict = "invalid" } },
 		{ "account_ketoan", LIST, { .account = "ketoan" } },
 		{ "direction_out", LIST, { .direction = "out" } },
 		{ "date_range_7d", LIST, { 0 } },
@@ -123,7 +123,7 @@ main(int argc, char **argv)
 		{ "nonadmin_2_accounts", LIST, { .accounts = two, .n_accounts = 2 } },
 		{ "nonadmin_2_accounts_malformed", LIST, { .accounts = two, .n_accounts = 2, .verdict = "malformed" } },
 		{ "search_tran_kim_ngan", LIST, { .q = "tran kim ngan" } },
-		{ "search_Trần_Kim_Ngân_page_10", PAGE10, { .q = "Trần Kim Ngân" } },
+		{ "search_Tran_Kim_Ngan_pages_1_to_10", PAGE10, { .q = "Trần Kim Ngân" } },
 		{ "search_nguyen", LIST, { .q = "nguyen" } },
 		{ "search_cong_van", LIST, { .q = "cong van" } },
 		{ "search_ng", LIST, { .q = "ng" } },

@@ -31,6 +31,11 @@ struct logfill {
 	bool journal;                   /* outgoing/steps exist: 'out' rows get a journal entry */
 	sqlite3_stmt *ins_msg, *ins_ev, *ins_out, *ins_step, *ins_acct;   /* owned */
 	uint64_t rng;
+	struct {                        /* logfill_random: FTS rows batched */
+		bool on;
+		char *json;             /* owned: [[id,"search"],...] */
+		size_t len, size, n;
+	} fts;
 	char err[512];
 };
 

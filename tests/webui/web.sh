@@ -16,8 +16,17 @@ command -v sqlite3 >/dev/null 2>&1 || skip_all "sqlite3 is not installed"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/kyso-web.XXXXXX")
 WS_PID=""
-stop_ws() { [ -n "$WS_PID" ] && kill "$WS_PID" 2>/dev/null && wait "$WS_PID" 2>/dev/null; WS_PID=""; }
-trap 'stop_ws; mailstack_down; rm -rf "$T"' EXIT
+WS_EXITS=""
+# stop_ws: SIGTERM, wait; remember the exit status and keep what it printed
+stop_ws() {
+	[ -n "$WS_PID" ] || return 0
+	kill "$WS_PID" 2>/dev/null
+	wait "$WS_PID" 2>/dev/null
+	WS_EXITS="$WS_EXITS $?"
+	cat "$T/ws.err" >>"$T/ws-all.err" 2>/dev/null
+	WS_PID=""
+}
+trap 'kill "$WS_PID" 2>/dev/null; mailstack_down; rm -rf "$T"' EXIT
 
 D=benluc.longan.gov.vn
 USER=vanthu@$D          # sees only account "vanthu"
@@ -31,6 +40,7 @@ printf '%s\n' "$USER pw-vanthu-1" "$ADMIN pw-ubnd-2" "tuphap@$D pw-tuphap-3" >"$
 
 # start_ws ARGS...: run webserve, wait for "port N", set B (base URL)
 start_ws() {
+	rm -f "$T/ws.out"       # else the last server's port may be read before the new one's
 	"$WEBSERVE" --db "$T/log.db" --templates "$TEMPLATES" "$@" >"$T/ws.out" 2>"$T/ws.err" &
 	WS_PID=$!
 	_i=0
@@ -176,6 +186,9 @@ ok "oversized header: 4xx ($c)" sh -c 'case $1 in 4??) true;; *) false;; esac' _
 head -c 20000 /dev/zero | tr '\0' x >"$T/body"
 is "$(code /login --data-binary "@$T/body")" 413 "a 20 KB POST body: 413"
 is "$(code /login -H 'Content-Length: 99999999999' -d x)" 413 "a huge Content-Length: 413"
+is "$(code /login -H 'Transfer-Encoding: chunked' --data-binary "@$T/body")" 413 "a 20 KB chunked POST body: 413"
+c=$(code "/log?q=$(head -c 60000 /dev/zero | tr '\0' q)")
+ok "a 60 KB request line: 4xx ($c)" sh -c 'case $1 in 4??) true;; *) false;; esac' _ "$c"
 for ck in 'kyso_session=../../etc/passwd' 'kyso_session="' 'kyso_session=;;;=;' \
     "kyso_session=$(head -c 3000 /dev/zero | tr '\0' f)" 'kyso_session=AAAA; kyso_lang=<script>' '='; do
 	c=$(code /log -H "Cookie: $ck")
@@ -193,6 +206,14 @@ curl -s "$B/metrics" >"$T/metrics"
 ok "/metrics from loopback: requests, log counts, agent metrics" sh -c '
 	grep -q "^kyso_web_requests_total{code=\"200\"} [0-9]" "$1" && grep -q "^kyso_log_messages{" "$1" &&
 	grep -q "^kyso_webserve_up 1" "$1"' _ "$T/metrics"
+
+is "$(code /metrics -H 'Host: rebound.example:80')" 403 "/metrics from loopback under a DNS name (rebinding): 403"
+# (curl matches a jar's cookies against a custom Host: send them by hand)
+sid_of() { awk '$6 == "kyso_session" { print $7 }' "$1"; }
+is "$(code /metrics -H 'Host: rebound.example:80' -H "Cookie: kyso_session=$(sid_of "$T/admin")")" 200 \
+	"/metrics for an admin session: 200"
+is "$(code /metrics -H 'Host: rebound.example:80' -H "Cookie: kyso_session=$(sid_of "$T/user")")" 403 \
+	"/metrics for a non-admin session: 403"
 
 # --- logout ---
 is "$(code /logout -b "$T/user" -d "csrf=$tok")" 303 "logout with the token: 303"
@@ -225,9 +246,11 @@ else
 fi
 
 # --- 10,000 idle connections while a request still answers quickly ---
+# shellcheck disable=SC3045  # dash and bash both have ulimit -n / -H
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 N=10000
 export N
+# shellcheck disable=SC3045
 [ "$(ulimit -n)" -ge $((N + 100)) ] 2>/dev/null || N=$(($(ulimit -n) - 100))
 perl -MSocket -MIO::Socket::INET -MIO::Select -MTime::HiRes=time -e '
 	my ($port, $n, $cookie) = @ARGV;
@@ -255,6 +278,15 @@ ok "$N idle connections held open while a page answers 200 in under 2 s" sh -c '
 ok "and after they close, the server answers" sh -c '[ "$(curl -s "$1/healthz")" = ok ]' _ "$B"
 stop_ws
 
+# --- sessions expire when idle ---
+# shellcheck disable=SC2086
+start_ws $ACCTS --fixed-logins "$T/logins" --idle-s 1
+is "$(login "$T/short" "$USER" pw-vanthu-1)" 303 "login with a 1 s idle timeout"
+is "$(code /log -b "$T/short")" 200 "the session works at once"
+sleep 2.2
+is "$(code /log -b "$T/short")" 303 "after 2 s idle it is gone"
+stop_ws
+
 # --- HTTPS ---
 if command -v "$OPENSSL_CLI" >/dev/null 2>&1; then
 	"$OPENSSL_CLI" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
@@ -263,6 +295,8 @@ if command -v "$OPENSSL_CLI" >/dev/null 2>&1; then
 	start_ws $ACCTS --fixed-logins "$T/logins" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 	B=https://127.0.0.1:$PORT
 	is "$(curl -s --cacert "$T/cert.pem" "$B/healthz")" ok "HTTPS: /healthz over TLS"
+	fails "HTTPS: TLS 1.1 is refused" curl -sf --cacert "$T/cert.pem" --tlsv1.0 --tls-max 1.1 "$B/healthz"
+	ok "HTTPS: TLS 1.2 is accepted" curl -sf --cacert "$T/cert.pem" --tlsv1.2 --tls-max 1.2 "$B/healthz"
 	tok=$(curl -s --cacert "$T/cert.pem" -c "$T/tls" -b "$T/tls" "$B/login" | sed -n 's/.*name="csrf" value="\([0-9a-f]*\)".*/\1/p')
 	h=$(curl -s --cacert "$T/cert.pem" -D - -o /dev/null -c "$T/tls" -b "$T/tls" -d "csrf=$tok&address=vanthu%40$D&password=pw-vanthu-1" "$B/login" | tr -d '\r')
 	ok "HTTPS: the session cookie is Secure" has "$h" '^set-cookie: kyso_session=[0-9a-f]*; Path=/; HttpOnly; SameSite=Strict; Secure'
@@ -271,5 +305,12 @@ if command -v "$OPENSSL_CLI" >/dev/null 2>&1; then
 		echo nonsense >"$1/bad.pem"; ! "$2" --db "$1/log.db" --templates "$3" --fixed-logins "$1/logins" \
 		--tls-cert "$1/bad.pem" --tls-key "$1/key.pem" 2>"$1/err" </dev/null && grep -q "PEM\|certificate" "$1/err"' _ "$T" "$WEBSERVE" "$TEMPLATES"
 fi
+
+stop_ws
+ok "webserve stopped cleanly every time (exit statuses:$WS_EXITS)" sh -c '
+	for c in $1; do [ "$c" = 0 ] || exit 1; done' _ "$WS_EXITS"
+ok "webserve printed no sanitizer or crash report" sh -c '
+	! grep -q "Sanitizer\|runtime error\|Segmentation" "$1" 2>/dev/null' _ "$T/ws-all.err"
+[ -s "$T/ws-all.err" ] && diag "$(head -c 2000 "$T/ws-all.err")"
 
 done_testing

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/unit/testmain.h"
@@ -303,16 +304,29 @@ END_TEST
 
 START_TEST(metrics_text)
 {
-	struct json_object *m = json_tokener_parse("{\"messages\":[{\"direction\":\"in\",\"verdict\":\"valid\",\"n\":3},"
-	    "{\"direction\":\"out\",\"verdict\":\"sent\",\"n\":2}],\"failures\":[{\"reason\":\"a\\\"b\",\"n\":1}],"
-	    "\"queue_depth\":4}");
+	struct json_object *m = json_tokener_parse("{\"messages\":{\"in\":{\"valid\":3},\"out\":{\"sent\":2}},"
+	    "\"directions\":{\"in\":3,\"out\":2},\"reasons\":{\"a\\\"b\":1},\"queue_depth\":4,"
+	    "\"verify_ms\":{\"window\":86400,\"buckets\":[{\"le\":10,\"count\":1},{\"le\":\"+Inf\",\"count\":3}],"
+	    "\"sum\":120,\"count\":3},\"accounts\":[{\"account\":\"vanthu\",\"state\":\"idle\",\"since\":1,\"backlog\":7}]}");
 	struct buf b = BUF_INIT;
 
+	ck_assert_ptr_nonnull(m);
 	webui_metrics_store(&b, m);
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_messages{direction=\"in\",verdict=\"valid\"} 3\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_messages{direction=\"out\",verdict=\"sent\"} 2\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_log_failures{reason=\"a\\\"b\"} 1\n"));
-	ck_assert_ptr_nonnull(strstr(b.data, "kyso_queue_depth 4\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_messages{direction=\"in\",verdict=\"valid\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_messages{direction=\"out\",verdict=\"sent\"} 2\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_log_failures{reason=\"a\\\"b\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_queue_depth 4\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_bucket{le=\"10\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_bucket{le=\"+Inf\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_verify_ms_sum 120\nkyso_verify_ms_count 3\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_account_state{account=\"vanthu\",state=\"idle\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(b.data, "\nkyso_account_backlog{account=\"vanthu\"} 7\n"));
+	buf_release(&b);
+	json_object_put(m);
+	/* no journal: no queue depth line */
+	m = json_tokener_parse("{\"queue_depth\":null}");
+	webui_metrics_store(&b, m);
+	ck_assert_ptr_null(b.data != NULL ? strstr(b.data, "kyso_queue_depth") : NULL);
 	buf_release(&b);
 	json_object_put(m);
 }
@@ -481,6 +495,7 @@ START_TEST(start_and_serve)
 	free(r);
 	r = http(webui_port(w), "GET /nowhere HTTP/1.0\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(r, " 404 "));
+	ck_assert_ptr_nonnull(strstr(r, "<p>404 Không tìm thấy</p>"));     /* the error page */
 	free(r);
 	r = http(webui_port(w), "GET /log HTTP/1.0\r\n\r\n");
 	ck_assert_ptr_nonnull(strstr(r, " 303 "));
@@ -502,12 +517,133 @@ START_TEST(start_and_serve)
 }
 END_TEST
 
+/* A login whose check takes 1.5 s must not hold up others, even with one
+ * web thread; and webui_stop waits for it. */
+static bool
+slow_check(void *ctx, const char *address, const char *password, struct kerr *err)
+{
+	(void)ctx;
+	usleep(1500 * 1000);
+	if (strcmp(address, "vanthu@so.vn") == 0 && strcmp(password, "right") == 0)
+		return true;
+	kerr_set(err, KERR_CONFIG, "refused");
+	return false;
+}
+
+static int
+http_send(unsigned port, const char *request)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { 0 };
+
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	return fd;
+}
+
+static char *
+http_read(int fd)
+{
+	struct buf b = BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_append(&b, chunk, (size_t)n);
+	close(fd);
+	buf_append(&b, "", 0);
+	return buf_steal(&b, NULL);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(login_does_not_block)
+{
+	static const char tok[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct webui_opts o = WEBUI_OPTS_INIT;
+	struct kerr err = KERR_INIT;
+	struct webui *w;
+	char req[600], *r;
+	int a, b;
+	double t0, dt;
+
+	make_templates();
+	o.listen = "127.0.0.1:0";
+	o.db_path = "/nonexistent/kyso.db";
+	o.templates = sdir;
+	o.accounts = accts;
+	o.account_names = names;
+	o.n_accounts = 1;
+	o.threads = 1;
+	o.check_login = slow_check;
+	w = webui_start(&o, &err);
+	ck_assert_msg(w != NULL, "%s", err.msg);
+	snprintf(req, sizeof(req), "POST /login HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: kyso_pre=%s\r\n"
+	    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %zu\r\n\r\n"
+	    "csrf=%s&address=vanthu%%40so.vn&password=right", tok,
+	    strlen("csrf=&address=vanthu%40so.vn&password=right") + strlen(tok), tok);
+	t0 = now_s();
+	a = http_send(webui_port(w), req);
+	usleep(200 * 1000);             /* the check is under way */
+	r = http(webui_port(w), "GET /login HTTP/1.0\r\n\r\n");
+	dt = now_s() - t0;
+	ck_assert_ptr_nonnull(strstr(r, " 200 "));
+	ck_assert_msg(dt < 1.2, "another request waited %.2f s for the login", dt);
+	free(r);
+	r = http_read(a);
+	ck_assert_msg(strstr(r, " 303 ") != NULL, "%s", r);
+	ck_assert_ptr_nonnull(strstr(r, "Set-Cookie: kyso_session="));
+	ck_assert_ptr_nonnull(strstr(r, "Location: /log\r\n"));
+	ck_assert_double_ge(now_s() - t0, 1.4);
+	free(r);
+	/* a refused login takes 1.5 s; an unknown address then takes about as long */
+	snprintf(req, sizeof(req), "POST /login HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: kyso_pre=%s\r\n"
+	    "Content-Length: %zu\r\n\r\ncsrf=%s&address=vanthu%%40so.vn&password=nope", tok,
+	    strlen("csrf=&address=vanthu%40so.vn&password=nope") + strlen(tok), tok);
+	r = http_read(http_send(webui_port(w), req));
+	ck_assert_msg(strstr(r, " 401 ") != NULL, "%s", r);
+	free(r);
+	snprintf(req, sizeof(req), "POST /login HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: kyso_pre=%s\r\n"
+	    "Content-Length: %zu\r\n\r\ncsrf=%s&address=nobody%%40so.vn&password=nope", tok,
+	    strlen("csrf=&address=nobody%40so.vn&password=nope") + strlen(tok), tok);
+	t0 = now_s();
+	r = http_read(http_send(webui_port(w), req));
+	ck_assert_msg(strstr(r, " 401 ") != NULL, "%s", r);
+	ck_assert_double_ge(now_s() - t0, 1.0);
+	free(r);
+	/* a wrong password, and stopping while it is checked */
+	snprintf(req, sizeof(req), "POST /login HTTP/1.0\r\nHost: 127.0.0.1\r\nCookie: kyso_pre=%s\r\n"
+	    "Content-Length: %zu\r\n\r\ncsrf=%s&address=vanthu%%40so.vn&password=wrong", tok,
+	    strlen("csrf=&address=vanthu%40so.vn&password=wrong") + strlen(tok), tok);
+	b = http_send(webui_port(w), req);
+	usleep(200 * 1000);
+	webui_stop(&w);                 /* waits for the check: no suspended connection left */
+	ck_assert_ptr_null(w);
+	r = http_read(b);
+	ck_assert_msg(r[0] == '\0' || strstr(r, " 401 ") != NULL, "%s", r);
+	free(r);
+	remove_templates();
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
 	Suite *s = suite_create("webui_server");
 	TCase *tc = tcase_create("server");
 
+	tcase_set_timeout(tc, 60);      /* slow logins, sanitizers, a loaded machine */
 	tcase_add_test(tc, routing);
 	tcase_add_test(tc, static_allow_list);
 	tcase_add_test(tc, listen_addresses);
@@ -518,6 +654,7 @@ make_suite(void)
 	tcase_add_test(tc, metrics_text);
 	tcase_add_test(tc, start_errors);
 	tcase_add_test(tc, start_and_serve);
+	tcase_add_test(tc, login_does_not_block);
 	suite_add_tcase(s, tc);
 	return s;
 }

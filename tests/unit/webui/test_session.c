@@ -132,6 +132,23 @@ START_TEST(throttle)
 }
 END_TEST
 
+START_TEST(throttle_per_client)
+{
+	/* the per-IP table: WEBUI_THROTTLE_IP_MAX failures in the window */
+	struct webui_throttle *t = webui_throttle_new(WEBUI_THROTTLE_IP_MAX, WEBUI_THROTTLE_WINDOW);
+	unsigned ra;
+
+	for (int k = 0; k < WEBUI_THROTTLE_IP_MAX - 1; k++)
+		webui_throttle_fail(t, "ip:192.0.2.1", 1000 + k);
+	ck_assert(webui_throttle_allow(t, "ip:192.0.2.1", 1100, &ra));
+	webui_throttle_fail(t, "ip:192.0.2.1", 1100);
+	ck_assert(!webui_throttle_allow(t, "ip:192.0.2.1", 1101, &ra));
+	ck_assert_uint_eq(ra, 1000 + WEBUI_THROTTLE_WINDOW - 1101);
+	ck_assert(webui_throttle_allow(t, "ip:192.0.2.1", 1000 + WEBUI_THROTTLE_WINDOW, &ra));
+	webui_throttle_free(&t);
+}
+END_TEST
+
 START_TEST(throttle_many_keys)
 {
 	/* a flood of distinct keys cannot grow memory; real keys still work */
@@ -270,6 +287,26 @@ START_TEST(origin)
 }
 END_TEST
 
+START_TEST(local_host)
+{
+	ck_assert(webui_host_is_local("127.0.0.1:8080"));
+	ck_assert(webui_host_is_local("127.0.0.1"));
+	ck_assert(webui_host_is_local("localhost:9"));
+	ck_assert(webui_host_is_local("LocalHost"));
+	ck_assert(webui_host_is_local("[::1]:8080"));
+	ck_assert(webui_host_is_local("[::1]"));
+	ck_assert(webui_host_is_local("10.1.2.3:80"));
+	ck_assert(!webui_host_is_local("evil.example:8080"));
+	ck_assert(!webui_host_is_local("localhost.evil.example"));
+	ck_assert(!webui_host_is_local("127.0.0.1.nip.io"));
+	ck_assert(!webui_host_is_local("[::1"));
+	ck_assert(!webui_host_is_local("[::1]x"));
+	ck_assert(!webui_host_is_local(""));
+	ck_assert(!webui_host_is_local(":80"));
+	ck_assert(!webui_host_is_local(NULL));
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -281,11 +318,13 @@ make_suite(void)
 	tcase_add_test(tc, session_life);
 	tcase_add_test(tc, session_bounded);
 	tcase_add_test(tc, throttle);
+	tcase_add_test(tc, throttle_per_client);
 	tcase_add_test(tc, throttle_many_keys);
 	tcase_add_test(tc, cookies);
 	tcase_add_test(tc, forms);
 	tcase_add_test(tc, language);
 	tcase_add_test(tc, origin);
+	tcase_add_test(tc, local_host);
 	suite_add_tcase(s, tc);
 	return s;
 }
