@@ -32,7 +32,8 @@
 #include "webui/fold.h"
 #include "webui/store.h"
 
-#define STORE_CONNS 4           /* connections in the pool */
+#define STORE_CONNS 4           /* connections in the pool (default) */
+#define STORE_MAX_CONNS 16
 #define STORE_CACHE 48          /* prepared statements kept per connection */
 #define LOCAL_OFFSET (7 * 3600) /* Asia/Ho_Chi_Minh: UTC+7, no DST */
 #define FTS_FEW 2000            /* fewer matches: drive the search from the FTS index */
@@ -54,7 +55,7 @@ struct conn {
 };
 
 struct store {
-	struct conn conns[STORE_CONNS];
+	struct conn conns[STORE_MAX_CONNS];
 	unsigned n_conns;
 	unsigned next;                  /* round robin start, atomic */
 	int64_t now;                    /* fixed clock (tests); 0: time() */
@@ -232,6 +233,12 @@ conn_open(struct conn *c, const char *path, struct kerr *err)
 struct store *
 store_open(const char *path, struct kerr *err)
 {
+	return store_open_n(path, STORE_CONNS, err);
+}
+
+struct store *
+store_open_n(const char *path, unsigned conns, struct kerr *err)
+{
 	struct store *s;
 	struct stat sb;
 
@@ -246,7 +253,11 @@ store_open(const char *path, struct kerr *err)
 	}
 	s = xcalloc(1, sizeof(*s));
 	pthread_mutex_init(&s->mlock, NULL);
-	for (s->n_conns = 0; s->n_conns < STORE_CONNS; s->n_conns++) {
+	if (conns == 0)
+		conns = STORE_CONNS;
+	if (conns > STORE_MAX_CONNS)
+		conns = STORE_MAX_CONNS;
+	for (s->n_conns = 0; s->n_conns < conns; s->n_conns++) {
 		if (!conn_open(&s->conns[s->n_conns], path, err)) {
 			conn_close(&s->conns[s->n_conns]);
 			store_close(&s);

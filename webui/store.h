@@ -21,6 +21,9 @@ struct store;
  * missing file, or one that is not a kyso log, is KERR_CONFIG.  Caller owns
  * the result (store_close). */
 struct store *store_open(const char *path, struct kerr *err);
+/* The same with n connections in the pool (0: 4; at most 16): calls run in
+ * parallel on up to n connections. */
+struct store *store_open_n(const char *path, unsigned n, struct kerr *err);
 void store_close(struct store **sp);
 
 struct store_filter {

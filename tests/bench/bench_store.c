@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,30 @@ count_cb(void *ctx, struct json_object *row)
 	(void)row;
 	(*(size_t *)ctx)++;
 	return true;
+}
+
+struct tput {
+	struct store *s;
+	double until;
+	unsigned long calls;
+};
+
+static void *
+tput_run(void *p)
+{
+	struct tput *a = p;
+	struct store_filter f = { 0 };
+
+	while (now_s() < a->until) {
+		struct kerr e = KERR_INIT;
+		struct json_object *o = store_list(a->s, &f, &e);
+
+		if (o == NULL)
+			bench_die("bench_store", "threads", &e);
+		json_object_put(o);
+		a->calls++;
+	}
+	return NULL;
 }
 
 /* One run; returns what it found. */
@@ -206,6 +231,30 @@ main(int argc, char **argv)
 		}
 		qsort(t, (size_t)its, sizeof(*t), cmp_double);
 		printf("metrics_uncached %.3f %.3f 1\n", t[its / 2], t[its - 1]);
+	}
+	/* throughput of first pages from 1, 2, 4 threads, with a pool of 1
+	 * connection (one mutex) and of 4 */
+	for (unsigned conns = 1; conns <= 4; conns *= 4) {
+		struct store *p = store_open_n(argv[1], conns, &e);
+
+		if (p == NULL)
+			bench_die("bench_store", argv[1], &e);
+		for (unsigned nt = 1; nt <= 4; nt *= 2) {
+			pthread_t th[4];
+			struct tput a[4];
+			double t0 = now_s(), calls = 0;
+
+			for (unsigned k = 0; k < nt; k++) {
+				a[k] = (struct tput){ p, t0 + 1.0, 0 };
+				pthread_create(&th[k], NULL, tput_run, &a[k]);
+			}
+			for (unsigned k = 0; k < nt; k++) {
+				pthread_join(th[k], NULL);
+				calls += (double)a[k].calls;
+			}
+			printf("first_page_per_s_conns%u_threads%u %.0f - -\n", conns, nt, calls / (now_s() - t0));
+		}
+		store_close(&p);
 	}
 	free(t);
 	store_close(&s);
