@@ -39,6 +39,10 @@ struct store_filter {
 	unsigned limit;                 /* 0: 50; at most 500 */
 };
 
+/* More than 64 accounts in a filter: NULL + KERR_PERM.  accounts non-NULL
+ * with n_accounts 0 sees nothing.  Search text that folds to no word finds
+ * nothing (see docs/SEARCH.md). */
+
 /* The log page: { "rows": [ {id,time,direction,account,address,from_addr,
  * from_name,to_addrs,subject,verdict,reasons:[...],signer,attachments,
  * n_attachments}, ...], "next": {"time":t,"id":i} | null } */
@@ -60,8 +64,10 @@ struct json_object *store_message(struct store *s, int64_t id, const char *const
 struct json_object *store_accounts(struct store *s, const char *const *accounts,
     size_t n_accounts, struct kerr *err);
 
-/* Overview: { "days": [ {"day":"2026-11-29","valid":n,"invalid":n,...} ] }
- * for the last `days` days, and "totals". */
+/* Overview: { "days": [ {"day":"2026-11-29","start":unix,"total":n,
+ * "valid":n,"invalid":n,...} ], "totals": {verdict: n, "total": n} } for the
+ * last `days` local days (0: 30, at most 366), oldest first, today last;
+ * verdicts without rows that day are absent. */
 struct json_object *store_overview(struct store *s, unsigned days, const char *const *accounts,
     size_t n_accounts, struct kerr *err);
 

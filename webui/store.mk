@@ -36,3 +36,5 @@ bench: bench-store
 bench-store: tests/webui/mklog tests/bench/bench_store
 	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/bench/run-store
 .PHONY: bench-store
+TESTS += tests/webui/mklog.sh
+EXTRA_DIST += tests/webui/mklog.sh

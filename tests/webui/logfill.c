@@ -824,6 +824,7 @@ logfill_random(struct logfill *f, const struct logfill_opts *o)
 	int64_t span = (int64_t)(o->days != 0 ? o->days : 90) * 86400;
 	int64_t gap = o->rows > 0 ? span / (int64_t)o->rows : 1;
 	int64_t *times = NULL;
+	uint64_t uid_base = 0;
 	struct scratch s;
 	bool ok = false;
 
@@ -834,6 +835,19 @@ logfill_random(struct logfill *f, const struct logfill_opts *o)
 	if (!exec(f, "BEGIN; DROP TRIGGER messages_fts_ai;"))
 		return false;
 	f->fts.on = true;
+	/* adding to a log: new UIDs after the old ones */
+	{
+		sqlite3_stmt *q = NULL;
+
+		if (sqlite3_prepare_v2(f->db, "SELECT coalesce(max(uid), 0) FROM messages", -1, &q, NULL) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			seterr(f, "%s", sqlite3_errmsg(f->db));
+			sqlite3_finalize(q);
+			goto out;
+		}
+		uid_base = (uint64_t)sqlite3_column_int64(q, 0);
+		sqlite3_finalize(q);
+	}
 	/* Times from newest back, so the newest row is exactly `now`; several
 	 * rows share a second (keyset pagination must break ties by id). */
 	times = xcalloc(o->rows > 0 ? o->rows : 1, sizeof(*times));
@@ -851,7 +865,7 @@ logfill_random(struct logfill *f, const struct logfill_opts *o)
 		/* hostile: about one row in 50, and always the 5 newest */
 		bool hostile = o->hostile && (rndn(f, 50) == 0 || i + 5 >= o->rows);
 
-		random_row(f, &r, &s, i, times[i], hostile);
+		random_row(f, &r, &s, uid_base + i, times[i], hostile);
 		if (!logfill_row(f, &r, NULL))
 			goto out;
 	}
