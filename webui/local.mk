@@ -5,7 +5,7 @@ noinst_LIBRARIES += webui/libwebui.a
 webui_libwebui_a_SOURCES = webui/webui.h webui/fold.h webui/fold.c \
 	webui/webui-private.h webui/server.c webui/session.c webui/pages.c webui/svg.c
 webui_libwebui_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(JSONC_CFLAGS) $(SQLITE_CFLAGS) $(OPENSSL_CFLAGS)
-WEBUI_LIBS = webui/libwebui.a $(MHD_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) -lpthread $(OPENSSL_LIBS) -lpthread
+WEBUI_LIBS = webui/libwebui.a $(MHD_LIBS) $(JSONC_LIBS) $(SQLITE_LIBS) $(OPENSSL_LIBS) -lpthread
 
 # Unit tests of the server side (sessions, parsers, routing, CSV, chart).
 check_PROGRAMS += tests/unit/webui/test_session
