@@ -778,7 +778,7 @@ mime_json(const struct partlist *pl, const struct smime_report *r)
 		json_object_object_add(o, "size", json_object_new_int64((int64_t)(p->span.end - p->span.start)));
 		json_object_object_add(o, "depth", json_object_new_int((int)p->depth));
 		for (size_t s = 0; r != NULL && s < r->n_sigs; s++)
-			if ((content[s] != NULL && in_subtree(p, content[s])) || (cont[s] != NULL && p == cont[s]))
+			if (content[s] != NULL && in_subtree(p, content[s]))
 				json_object_array_add(cov, json_object_new_int((int)s));
 		json_object_object_add(o, "covered_by", cov);
 		json_object_array_add(arr, o);
@@ -1062,15 +1062,33 @@ add_evidence(struct logdb *l, int64_t id, const struct smime_report *r, struct k
 			sqlite3_bind_blob(st, 5, s->chain_der[k].data, (int)s->chain_der[k].len, SQLITE_TRANSIENT);
 			ok = step_done(l, st, "insert evidence", err);
 		}
-		if (ok && s->revocation != NULL &&
-		    (strncmp(s->revocation, "crl", 3) == 0 || strncmp(s->revocation, "ocsp", 4) == 0)) {
-			/* The revocation data's bytes are not kept by smime/: the
-			 * source records how it was decided (URL or "local"). */
+		/* Revocation: smime/ reports how each certificate of the chain was
+		 * decided ("crl:local good; CA 1: ocsp:http://... good"); the bytes
+		 * of the CRLs / OCSP answers are not handed out (yet), so each
+		 * decision is one row with its text as source and empty data. */
+		for (const char *rv = s->revocation; ok && rv != NULL && *rv != '\0';) {
+			const char *end = strstr(rv, "; "), *item = rv;
+			size_t n = end != NULL ? (size_t)(end - rv) : strlen(rv);
+			char one[600];
+
+			rv = end != NULL ? end + 2 : NULL;
+			if (strncmp(item, "CA ", 3) == 0 && memchr(item, ':', n) != NULL) {
+				const char *c = memchr(item, ':', n);
+
+				n -= (size_t)(c + 2 - item);
+				item = c + 2;
+			}
+			if (n >= sizeof(one))
+				n = sizeof(one) - 1;
+			memcpy(one, item, n);
+			one[n] = '\0';
+			if (strncmp(one, "crl:", 4) != 0 && strncmp(one, "ocsp:", 5) != 0)
+				continue;
 			sqlite3_reset(st);
 			sqlite3_bind_int64(st, 1, id);
 			sqlite3_bind_int64(st, 2, (int64_t)i);
-			bind_text(st, 3, strncmp(s->revocation, "crl", 3) == 0 ? "crl" : "ocsp");
-			bind_text(st, 4, s->revocation);
+			bind_text(st, 3, one[0] == 'c' ? "crl" : "ocsp");
+			bind_text(st, 4, one);
 			sqlite3_bind_zeroblob(st, 5, 0);
 			ok = step_done(l, st, "insert evidence", err);
 		}

@@ -47,6 +47,7 @@
  *     kind TEXT NOT NULL,               -- 'certificate' | 'crl' | 'ocsp'
  *     source TEXT,                      -- URL or "local" or "cms"
  *     data BLOB NOT NULL);              -- DER
+ *   CREATE INDEX evidence_message ON evidence (message);  -- the Message page
  *   CREATE TABLE account_status (
  *     account TEXT PRIMARY KEY, address TEXT NOT NULL,
  *     state TEXT NOT NULL,              -- 'connecting' | 'connected' | 'idle'
@@ -66,9 +67,10 @@
  *   insert), messages_ad (after delete), messages_au (after update of search).
  *   evidence.source for certificates: "cms" (the signer's, carried in the
  *   signature), "chain" (an intermediate, from the CMS or the local store),
- *   "local" (the trust anchor).  For 'crl'/'ocsp' rows source is smime's
- *   revocation text ("crl:http://... good") and data is empty: smime/ does
- *   not hand the revocation bytes out (yet).
+ *   "local" (the top of the chain: the trust anchor when anchored).  One
+ *   'crl'/'ocsp' row per certificate whose status was decided: source is
+ *   smime's text for it ("crl:local good", "ocsp:http://... good") and data
+ *   is empty: smime/ does not hand the revocation bytes out (yet).
  *
  * report JSON (json-c), one object:
  *   { "verdict": "valid", "reasons": ["..."], "detail": "..." | null,
@@ -76,11 +78,13 @@
  *     "headers": { "from": "...", "to": "...", "cc": "...", "date": "...",
  *                  "subject": "...", "message-id": "..." },
  *     "mime": [ { "part": "top", "type": "multipart/signed", "name": null,
- *                 "size": 123, "depth": 0, "covered_by": [0] }, ... ],
+ *                 "size": 123, "depth": 0, "covered_by": [] }, ... ],
  *              (pre-order; "part" is "top" for the message itself, else
  *              "1", "1.2" ... as in the sigs' "where" ("part 1.2");
  *              covered_by: indexes into "sigs" whose signed content holds
- *              this part, or whose signature it carries)
+ *              this part: for a multipart/signed its first part and what is
+ *              below it; for an opaque signature, a .p7m or a signed PDF the
+ *              part itself; for a .p7s the file it signs)
  *     "sigs": [ { "where": "message", "kind": "multipart-signed",
  *                 "verdict": "valid", "reasons": [], "covers": "whole",
  *                 "signer": { "subject", "issuer", "serial", "sha256",

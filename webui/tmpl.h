@@ -12,6 +12,10 @@
  *   {{.}}                     the current element
  *   {{name|url}}              percent-encoded for a URL query value
  *   {{name|attr}}             same as default (documented: attribute-safe)
+ *   {{name|time}} {{name|date}}  Unix time as "YYYY-MM-DD HH:MM:SS" / "YYYY-MM-DD", UTC+7
+ *   {{t.reason.[code]}}       indirect key: [path] is the value of path
+ *   {{list.0}}                an array element by index
+ *   {{@index}} {{@number}}    position (from 0 / from 1) in the innermost array section
  * There is no unescaped output.  Lookup walks up the context stack like
  * Mustache.  Templates are parsed once at load; a syntax error names
  * file:line.  Rendering never fails on data (missing values render empty).
@@ -36,7 +40,8 @@ bool tmpl_add(struct tmpl_set **setp, const char *name, const char *text, size_t
 void tmpl_free(struct tmpl_set **sp);
 
 /* Render template name with ctx (borrowed) appended to out.  false only when
- * name is unknown (or partials nest deeper than 16). */
+ * name is unknown (or partials nest deeper than 16, or a {{> partial}} is
+ * missing, or the render limits were hit: 4 million steps, 32 MiB). */
 bool tmpl_render(const struct tmpl_set *set, const char *name, struct json_object *ctx,
     struct buf *out);
 

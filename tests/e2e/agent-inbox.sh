@@ -184,10 +184,14 @@ is "$(verdict_of "$id_partial")" partial "partial: verdict partial"
 is "$(verdict_of "$id_pdf")" valid "signed message with a signed PDF: verdict valid"
 is "$(verdict_of "$id_forged")" unsigned "forged keyword: verdict unsigned"
 is "$(verdict_of "$id_xhdr")" unsigned "X-Kyso-Verdict header: verdict unsigned"
+is "$(q "SELECT group_concat(json_extract(value, '\$.part') || '=' || json_array_length(json_extract(value, '\$.covered_by')), ' ') FROM messages, json_each(messages.report, '\$.mime') WHERE message_id='<$id_partial>'")" \
+	"top=0 1=0 1.1=1 1.2=0 2=0" "partial: the MIME tree says the signature covers part 1.1 only, not the footer"
 is "$(q "SELECT json_extract(report, '\$.attachments[0].verdict') || ' ' || json_extract(report, '\$.attachments[0].name') || ' ' || length(json_extract(report, '\$.attachments[0].sha256')) FROM messages WHERE message_id='<$id_pdf>'")" \
 	"valid QD-12.pdf 64" "the PDF's own verdict, name and SHA-256 are in the report"
 is "$(q "SELECT count(*) > 0 FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_valid>' AND e.kind='certificate' AND length(e.data) > 300")" \
 	1 "valid: the chain's certificates are stored as evidence"
+is "$(q "SELECT count(*) > 0 FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_valid>' AND e.kind='crl' AND e.source LIKE 'crl:local good%'")" \
+	1 "valid: the revocation decision (local CRL) is recorded as evidence"
 is "$(q "SELECT count(DISTINCT e.sig) FROM evidence e JOIN messages m ON m.id = e.message WHERE m.message_id='<$id_pdf>' AND e.kind='certificate'")" \
 	2 "pdf: evidence for the message's and the PDF's signature"
 is "$(q "SELECT from_name || ' | ' || signer_email FROM messages WHERE message_id='<$id_valid>'")" \
@@ -274,6 +278,27 @@ is "$(q "SELECT count(*) FROM messages WHERE message_id='<ex2-$tag@x>'")" 0 "exp
 ok "expunge: noted in the log" grep -q "result=gone" "$work/driver.log"
 is "$(q "SELECT count(*) FROM messages WHERE message_id='<$id_valid>'")" 1 "a restart does not verify handled mail again"
 
+# killed (SIGKILL) right after tagging, before saving its position: the
+# message is handled again after the restart, still one row and one keyword
+stop_driver
+id_k="killed-$tag@x"
+with_id "$id_k" "$work/m/plain.eml" >"$work/k.eml"
+"$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/k.eml" KySo_HopLe
+# (sh -c: no "Killed" line from bash on the test's output)
+KYSO_TEST_CRASH_AT=tagged sh -c '"$@" >>"$0.out" 2>>"$0.log"; echo $? >"$0.rc"' "$work/driver" \
+	timeout 60 "$drv" run -c "$work/kyso.conf" -f INBOX -s "$work/stop"
+is "$(cat "$work/driver.rc")" 137 "killed at the crash point 'tagged'"
+uid_k=$(q "SELECT uid FROM messages WHERE message_id='<$id_k>'")
+ok "logged before the kill" test -n "$uid_k"
+start_driver
+# the "step=verify" line is written after the crash point: only a second
+# handling (after the restart) writes it
+handled() { grep -q "folder=\"INBOX\" uid=$uid_k step=verify" "$work/driver.log"; }
+end=$((SECONDS + 30))
+while [ $SECONDS -le $end ] && ! handled; do sleep 0.1; done
+ok "after the restart the message is handled again" handled
+is "$(q "SELECT count(*) FROM messages WHERE message_id='<$id_k>'")" 1 "... one log row"
+is "$(flags_of "$id_k" ubnd)" KySo_KhongKy "... one keyword, the forged one gone"
 stop_driver
 is "$drv_rc" 0 "the driver exited 0 each time (sanitizers included)"
 fails "no sanitizer report in the driver's log" grep -q "Sanitizer\|runtime error" "$work/driver.log"

@@ -99,7 +99,7 @@ fake_report(enum smime_verdict v, uint32_t reasons)
 	buf_append(&s->chain_der[0], "\x30\x03\x02\x01\x00", 5);
 	buf_append(&s->chain_der[1], "\x30\x03\x02\x01\x01", 5);
 	s->digest_alg = strdup("sha256");
-	s->revocation = strdup("crl:local good");
+	s->revocation = strdup("crl:local good; CA 1: ocsp:http://127.0.0.1:18081/ unknown; CA 2: none unknown");
 	r->n_attachments = 1;
 	r->attachments = calloc(1, sizeof(*r->attachments));
 	r->attachments[0].name = strdup("QD-12.pdf");
@@ -253,6 +253,8 @@ START_TEST(incoming_row)
 	is_q(db, "SELECT count(*) FROM evidence WHERE kind = 'certificate' AND sig = 0", "2");
 	is_q(db, "SELECT hex(data) FROM evidence WHERE kind = 'certificate' AND source = 'cms'", "3003020100");
 	is_q(db, "SELECT source || '|' || length(data) FROM evidence WHERE kind = 'crl'", "crl:local good|0");
+	is_q(db, "SELECT source FROM evidence WHERE kind = 'ocsp'", "ocsp:http://127.0.0.1:18081/ unknown");
+	is_q(db, "SELECT count(*) FROM evidence WHERE kind IN ('crl', 'ocsp')", "2");
 	/* the report */
 	rep = q1(db, "SELECT report FROM messages");
 	j = json_tokener_parse(rep);
@@ -273,8 +275,10 @@ START_TEST(incoming_row)
 		ck_assert_str_eq(json_object_get_string(v), "top");
 		ck_assert(json_object_object_get_ex(p0, "type", &v));
 		ck_assert_str_eq(json_object_get_string(v), "multipart/signed");
-		ck_assert(json_object_object_get_ex(p0, "covered_by", &v));
-		ck_assert_int_eq((int)json_object_array_length(v), 1);
+		ck_assert(json_object_object_get_ex(p0, "covered_by", &v));   /* the container */
+		ck_assert_int_eq((int)json_object_array_length(v), 0);
+		ck_assert(json_object_object_get_ex(json_object_array_get_idx(x, 1), "covered_by", &v));
+		ck_assert_int_eq((int)json_object_array_length(v), 1);    /* the signed entity */
 		ck_assert(json_object_object_get_ex(p2, "part", &v));
 		ck_assert_str_eq(json_object_get_string(v), "1.1");
 		ck_assert(json_object_object_get_ex(p2, "covered_by", &v));
@@ -301,7 +305,7 @@ START_TEST(incoming_row)
 	db = ro();
 	is_q(db, "SELECT count(*) FROM messages", "1");
 	is_q(db, "SELECT verdict || '|' || reasons FROM messages", "invalid|digest-mismatch revoked");
-	is_q(db, "SELECT count(*) FROM evidence", "3");
+	is_q(db, "SELECT count(*) FROM evidence", "4");
 	is_q(db, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ngan'", "1");
 	/* another uidvalidity is another row */
 	{
