@@ -2,12 +2,6 @@
 # metrics), its systemd unit and its end-to-end tests.
 agent_libagent_a_SOURCES += agent/agent.c
 
-# TEMPORARY: weak stand-ins for code still on other branches (see the file).
-noinst_LIBRARIES += agent/libpending.a
-agent_libpending_a_SOURCES = agent/pending.c
-agent_libpending_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS)
-kyso_LDADD += agent/libpending.a
-
 # The systemd unit, with this build's paths.
 systemdunitdir = $(prefix)/lib/systemd/system
 systemdunit_DATA = data/kyso.service
