@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,7 +71,8 @@ static struct {
 	const char **web_addrs, **web_names, **web_admins;  /* owned arrays, borrowed strings */
 	pthread_mutex_t lock;       /* guards ag->accounts and ag->conf against the web threads */
 	enum log_target log_target;
-} run = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	int lock_fd;                /* state_dir/kyso.lock, flock()ed while running */
+} run = { .lock = PTHREAD_MUTEX_INITIALIZER, .lock_fd = -1 };
 
 /* ---- the crash hook for the fault tests ---- */
 
@@ -554,6 +556,30 @@ make_state_dir(const char *dir, struct kerr *err)
 	return ok;
 }
 
+/* One agent per state_dir: two would both submit a message the journal
+ * has as SIGNED. */
+static bool
+lock_state_dir(const char *dir, struct kerr *err)
+{
+	char *path = xasprintf("%s/kyso.lock", dir);
+
+	run.lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (run.lock_fd < 0) {
+		kerr_set(err, KERR_CONFIG, "%s: %s", path, strerror(errno));
+		free(path);
+		return false;
+	}
+	if (flock(run.lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		kerr_set(err, KERR_CONFIG, "%s: another kyso agent is running with this state_dir", path);
+		close(run.lock_fd);
+		run.lock_fd = -1;
+		free(path);
+		return false;
+	}
+	free(path);
+	return true;
+}
+
 static void
 print_report(const struct conf_report *rep, bool to_log)
 {
@@ -676,7 +702,7 @@ agent_main(int argc, char **argv)
 	}
 	run.log_target = use_syslog ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR;
 	log_setup(ag->conf->agent.log_level, run.log_target, -1);
-	if (!make_state_dir(ag->conf->agent.state_dir, &err))
+	if (!make_state_dir(ag->conf->agent.state_dir, &err) || !lock_state_dir(ag->conf->agent.state_dir, &err))
 		goto fail;
 	run.db_path = xasprintf("%s/kyso.db", ag->conf->agent.state_dir);
 	if ((ag->journal = journal_open(run.db_path, &err)) == NULL)
@@ -727,5 +753,8 @@ out:
 		free(ag);
 	}
 	xfree(&run.db_path);
+	if (run.lock_fd >= 0)
+		close(run.lock_fd);
+	run.lock_fd = -1;
 	return rc;
 }

@@ -64,6 +64,11 @@ else
 	diag "sqlite3 is not installed: the log database is not checked"
 fi
 
+# one agent per state_dir: a second one refuses to start
+"$KYSO_BIN" agent -c "$AGENT_CONF" >"$work/second.out" 2>&1
+is "$?" 2 "a second agent on the same state_dir exits with status 2"
+ok "... saying another agent is running" grep -q "another kyso agent is running" "$work/second.out"
+
 # --- the web view: login through IMAP, the agent's metrics ---
 port=$(sed -n 's/.*step=web listen=[^ ]* port=\([0-9]*\) result=ok.*/\1/p' "$AGENT_LOG" | tail -1)
 if [ -z "$port" ]; then
