@@ -1050,19 +1050,19 @@ handle(struct ob *ob, struct journal_entry *e)
 	struct buf draft_msg = BUF_INIT, sig = BUF_INIT;
 	struct draft d = { 0 };
 	struct kerr err = KERR_INIT;
-	bool gone = false, resumed = true, have_draft = false;
+	bool gone = false, resumed = true;
 	enum res r = OB_OK;
 	char q[600];
 
-	if (cache_take(ob, e->id, &draft_msg))
-		have_draft = true;
+	(void)cache_take(ob, e->id, &draft_msg);        /* else fetched below when needed */
 	if (e->state == JOURNAL_QUEUED) {
 		resumed = false;
 		if ((r = fetch_draft(ob, e, &draft_msg, &gone)) != OB_OK)
 			goto out;
 		if (gone) {
-			/* Removed before it was signed, or the outbox's UIDVALIDITY
-			 * changed (then it is found again under its new UID). */
+			/* Taken out of the outbox before it was signed (or, after a
+			 * UIDVALIDITY change, not found by its Message-ID: then the
+			 * scan takes it as a new draft). */
 			if (!journal_advance(ob->ag->journal, e->id, JOURNAL_QUEUED, JOURNAL_FAILED, NULL, 0,
 			    "the draft left the outbox before it was signed: not sent", &err))
 				log_error("acct=%s id=%lld step=forget error=%s", ob->a->name, (long long)e->id,
@@ -1075,8 +1075,8 @@ handle(struct ob *ob, struct journal_entry *e)
 		if (r != OB_OK || e->state != JOURNAL_SIGNED)
 			goto out;
 	} else {
-		/* Resumed: the envelope comes from the draft (it has Bcc), else
-		 * from the signed copy (To and Cc only). */
+		/* Resumed: the stored signed bytes; for a submission, the
+		 * envelope comes from the draft (the signed copy has no Bcc). */
 		if (!journal_signed_bytes(ob->ag->journal, e->id, &sig, &err)) {
 			log_error("acct=%s id=%lld step=resume error=%s", ob->a->name, (long long)e->id,
 			    log_quote(q, sizeof(q), err.msg));
@@ -1098,7 +1098,6 @@ handle(struct ob *ob, struct journal_entry *e)
 		sd.message_id = NULL;
 		draft_release(&sd);
 	}
-	(void)have_draft;
 
 	if (e->state == JOURNAL_SIGNED) {
 		for (size_t i = 0; i < ob->n_unrec; i++) {
@@ -1149,7 +1148,8 @@ handle(struct ob *ob, struct journal_entry *e)
 			} else if (e->last_error != NULL && strcmp(e->last_error, "submitting") == 0) {
 				log_warn("acct=%s id=%lld msgid=%s step=resubmit note=\"the previous attempt was "
 				    "interrupted during SMTP; if the server had accepted it, the recipients get it "
-				    "twice\"", ob->a->name, (long long)e->id, e->message_id);
+				    "twice\"", ob->a->name, (long long)e->id,
+				    log_quote(q, sizeof(q), e->message_id != NULL ? e->message_id : ""));
 			}
 		}
 		if (e->state == JOURNAL_SIGNED) {
