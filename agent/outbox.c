@@ -112,6 +112,7 @@ struct draft {
 	char **rcpts;           /* owned: To, Cc and Bcc addresses, each once */
 	size_t n_rcpts;
 	struct buf bcc;         /* owned: the Bcc addresses, ", "-separated (for the log) */
+	bool too_many;          /* more than MAX_RCPTS recipients */
 	bool header_ok;         /* the header parsed */
 };
 
@@ -131,11 +132,15 @@ draft_release(struct draft *d)
 static void
 rcpt_add(struct draft *d, const char *addr)
 {
-	if (addr == NULL || *addr == '\0' || d->n_rcpts >= MAX_RCPTS)
+	if (addr == NULL || *addr == '\0')
 		return;
 	for (size_t i = 0; i < d->n_rcpts; i++)
 		if (strcasecmp(d->rcpts[i], addr) == 0)
 			return;
+	if (d->n_rcpts >= MAX_RCPTS) {
+		d->too_many = true;
+		return;
+	}
 	d->rcpts = xreallocarray(d->rcpts, d->n_rcpts + 1, sizeof(*d->rcpts));
 	d->rcpts[d->n_rcpts++] = xstrdup(addr);
 }
@@ -248,7 +253,8 @@ draft_parse(const char *msg, size_t len, struct draft *d)
 
 /* ---- the failure notice ---- */
 
-enum advice { ADV_NO_FROM, ADV_NO_IDENTITY, ADV_NO_RCPT, ADV_BAD_MIME, ADV_TOO_BIG, ADV_REFUSED, ADV_SIGN };
+enum advice { ADV_NO_FROM, ADV_NO_IDENTITY, ADV_NO_RCPT, ADV_TOO_MANY, ADV_BAD_MIME, ADV_TOO_BIG, ADV_REFUSED,
+	ADV_SIGN };
 
 static const struct {
 	const char *vi, *en;
@@ -264,6 +270,9 @@ static const struct {
 	[ADV_NO_RCPT] = {
 		"Thư không có người nhận (To, Cc hoặc Bcc). Hãy thêm người nhận.",
 		"The message has no recipients (To, Cc or Bcc). Add the recipients." },
+	[ADV_TOO_MANY] = {
+		"Thư có quá nhiều người nhận (tối đa 1000). Hãy chia thành nhiều thư.",
+		"The message has too many recipients (at most 1000). Send it in several messages." },
 	[ADV_BAD_MIME] = {
 		"Thư bị lỗi định dạng nên không thể ký số. Hãy soạn lại thư và đính kèm lại các tệp.",
 		"The message is malformed and cannot be signed. Write it again and attach the files again." },
@@ -788,6 +797,9 @@ do_sign(struct ob *ob, struct journal_entry *e, struct buf *draft_msg, const str
 	if (d->n_rcpts == 0)
 		return fail_perm(ob, e, JOURNAL_QUEUED, ADV_NO_RCPT, "the message has no recipients (To, Cc, Bcc)",
 		    d, draft_msg);
+	if (d->too_many)
+		return fail_perm(ob, e, JOURNAL_QUEUED, ADV_TOO_MANY, "the message has more than 1000 recipients", d,
+		    draft_msg);
 	id = conf_identity_for(ob->rt->conf, d->from);
 	if (id == NULL) {
 		reason = xasprintf("no signing identity for the sender %s", d->from);

@@ -106,6 +106,13 @@ draft "norcpt-$$@x.vn" "$VANTHU" "" "" "" "Không có người nhận" >"$work/b
 bad "no recipients" "norcpt-$$@x.vn" "$work/b2.eml" "has no recipients"
 draft "noid-$$@x.vn" "Lê Văn Đạo <lanhdao@benluc.longan.gov.vn>" "$RCPT" "" "" "Không có chữ ký" >"$work/b3.eml"
 bad "a From with no identity" "noid-$$@x.vn" "$work/b3.eml" "no signing identity for the sender lanhdao@benluc.longan.gov.vn"
+# 1001 recipients (folded To lines)
+{
+	printf 'Message-ID: <many-%s@x.vn>\r\nFrom: %s\r\nTo: ' "$$" "$VANTHU"
+	for i in $(seq 1 1001); do [ "$i" -gt 1 ] && printf ',\r\n '; printf 'nguoi%s@longan.gov.vn' "$i"; done
+	printf '\r\nSubject: Quá nhiều người nhận\r\n\r\nxin chao\r\n'
+} >"$work/b6.eml"
+bad "too many recipients" "many-$$@x.vn" "$work/b6.eml" "more than 1000 recipients"
 # a multipart cut short: no close delimiter (a truncated upload)
 printf 'Message-ID: <mime-%s@x.vn>\r\nFrom: %s\r\nTo: %s\r\nSubject: Hỏng MIME\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n' \
 	"$$" "$VANTHU" "$RCPT" >"$work/b4.eml"
@@ -118,7 +125,7 @@ bad "broken MIME" "mime-$$@x.vn" "$work/b4.eml" "cannot sign"
 } >"$work/b5.eml"
 bad "a 30 MiB attachment over the server's SIZE" "big-$$@x.vn" "$work/b5.eml" "the server accepts at most $MESSAGE_SIZE_LIMIT"
 n1=$(notices | grep -c 'Your message was NOT sent')
-is "$((n1 - n0))" 5 "one notice per bad draft"
+is "$((n1 - n0))" 6 "one notice per bad draft"
 ok "notices are in Vietnamese first" notice_has "Thư của anh/chị CHƯA được gửi."
 ok "the outbox is empty after the bad drafts" wait_for 10 is_nfiles "$USER1" "$OUTBOX" 0
 id2="after-$$@benluc.longan.gov.vn"
