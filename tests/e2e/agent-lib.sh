@@ -82,13 +82,20 @@ files() {
 	find "$d/cur" "$d/new" -maxdepth 1 -type f 2>/dev/null
 }
 
+# has_msgid FILE MSGID: the message's header holds Message-ID: <MSGID>.
+# (Dovecot keeps Maildir files with LF line ends; CRLF is accepted too.)
+has_msgid() {
+	perl -e 'open(my $h, "<:raw", $ARGV[0]) or exit 1; my $hd = "";
+		while (my $l = <$h>) { last if $l =~ /^\r?\n$/; $hd .= $l; }
+		$hd =~ s/\r?\n[ \t]+/ /g; exit($hd =~ /^Message-ID:[ \t]*<\Q$ARGV[1]\E>\r?$/mi ? 0 : 1)' "$1" "$2"
+}
+
 # count USER FOLDER MSGID: messages whose header holds Message-ID: <MSGID>.
 count() {
 	local n=0 f
 	while IFS= read -r f; do
 		[ -n "$f" ] || continue
-		perl -e 'open(my $h, "<:raw", $ARGV[0]) or exit 1; local $/ = "\r\n\r\n"; my $hd = <$h>;
-			$hd =~ s/\r?\n[ \t]+/ /g; exit($hd =~ /^Message-ID:[ \t]*<\Q$ARGV[1]\E>/mi ? 0 : 1)' "$f" "$3" &&
+		has_msgid "$f" "$3" &&
 			n=$((n + 1))
 	done < <(files "$1" "$2")
 	echo "$n"
@@ -99,8 +106,7 @@ find_msg() {
 	local f
 	while IFS= read -r f; do
 		[ -n "$f" ] || continue
-		perl -e 'open(my $h, "<:raw", $ARGV[0]) or exit 1; local $/ = "\r\n\r\n"; my $hd = <$h>;
-			$hd =~ s/\r?\n[ \t]+/ /g; exit($hd =~ /^Message-ID:[ \t]*<\Q$ARGV[1]\E>/mi ? 0 : 1)' "$f" "$3" &&
+		has_msgid "$f" "$3" &&
 			{ printf '%s' "$f"; return 0; }
 	done < <(files "$1" "$2")
 	return 1
@@ -126,11 +132,21 @@ notices() {
 	while IFS= read -r f; do
 		[ -n "$f" ] || continue
 		grep -q '^Auto-Submitted: auto-generated' "$f" || continue
-		perl -MMIME::QuotedPrint -e 'local $/; my $d = <STDIN>; my $i = index($d, "\r\n\r\n");
-			print decode_qp(substr($d, $i + 4)), "\n"' <"$f"
+		perl -MMIME::QuotedPrint -e 'local $/; my $d = <STDIN>; my (undef, $b) = split(/\r?\n\r?\n/, $d, 2);
+			print decode_qp($b // ""), "\n"' <"$f"
 	done < <(files "$USER1" INBOX)
 }
 notice_has() { notices | grep -qF -- "$1"; }
+# notice_subjects: the decoded (RFC 2047) Subject of each notice, one a line.
+notice_subjects() {
+	local f
+	while IFS= read -r f; do
+		[ -n "$f" ] || continue
+		grep -q '^Auto-Submitted: auto-generated' "$f" || continue
+		perl -MEncode -e 'local $/; my ($h) = split(/\r?\n\r?\n/, <STDIN>, 2); $h =~ s/\r?\n[ \t]+/ /g;
+			binmode(STDOUT, ":utf8"); print decode("MIME-Header", $1), "\n" if $h =~ /^Subject:[ \t]*(.*?)\r?$/mi' <"$f"
+	done < <(files "$USER1" INBOX)
+}
 
 # draft MSGID FROM TO CC BCC SUBJECT [BODY-FILE]: a draft on stdout (CRLF).
 draft() {

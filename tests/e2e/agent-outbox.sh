@@ -127,6 +127,10 @@ bad "a 30 MiB attachment over the server's SIZE" "big-$$@x.vn" "$work/b5.eml" "t
 n1=$(notices | grep -c 'Your message was NOT sent')
 is "$((n1 - n0))" 6 "one notice per bad draft"
 ok "notices are in Vietnamese first" notice_has "Thư của anh/chị CHƯA được gửi."
+notice_subjects >"$work/subjects"
+diag "notice subjects: $(head -3 "$work/subjects" | tr '\n' '|')"
+ok "a notice's Subject (RFC 2047) names the draft's subject" \
+	grep -qxF "[kyso] Không gửi được / Not sent: Quá nhiều người nhận" "$work/subjects"
 ok "the outbox is empty after the bad drafts" wait_for 10 is_nfiles "$USER1" "$OUTBOX" 0
 id2="after-$$@benluc.longan.gov.vn"
 draft "$id2" "$VANTHU" "$RCPT" "" "" "Sau thư lỗi" >"$work/d2.eml"
