@@ -49,3 +49,14 @@ tests/cli/.mkdir tests/pki/.mkdir:
 CLEANFILES += tests/cli/.mkdir tests/pki/.mkdir
 TESTS += tests/cli/verify.sh
 EXTRA_DIST += tests/cli/verify.sh
+
+# make bench, the agent's end-to-end part against the local mail system (root):
+# tests/bench/run-inbox (backlog verified and tagged, 500 idle accounts) and
+# tests/bench/run-outbox (drafts signed, sent, filed; draft-to-delivered latency).
+bench: bench-agent
+bench-agent: all tests/e2e/mailtool tests/e2e/inbox-driver
+	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' KYSO_BIN='$(abs_top_builddir)/kyso' \
+	OPENSSL_CLI='$(OPENSSL_CLI)' bash $(srcdir)/tests/bench/run-inbox
+	KYSO_SRCDIR='$(abs_top_srcdir)' KYSO_BUILDDIR='$(abs_top_builddir)' KYSO_BIN='$(abs_top_builddir)/kyso' \
+	OPENSSL_CLI='$(OPENSSL_CLI)' bash $(srcdir)/tests/bench/run-outbox
+.PHONY: bench-agent
