@@ -120,6 +120,13 @@ void inbox_run(struct account_rt *rt, const char *folder);
  * one per verdict, e.g. "KySo_HopLe" for valid.  The list of every kyso
  * keyword, to remove stale or forged ones. */
 const char *inbox_keyword(const struct conf *c, enum smime_verdict v);
+/* The attachments' combined verdict: false when no attachment is signed
+ * (every one UNSIGNED, or none); else true and *v_r the worst one, in the
+ * order invalid > indeterminate (malformed and encrypted count as it) >
+ * partial > valid, so *v_r is VALID, PARTIAL, INVALID or INDETERMINATE. */
+bool inbox_attachment_verdict(const struct smime_report *r, enum smime_verdict *v_r);
+/* The second keyword, for that combined verdict, e.g. "KySo_TepHopLe". */
+const char *inbox_attachment_keyword(const struct conf *c, enum smime_verdict v);
 
 /* Where the inbox threads' time goes (process-wide, microseconds), for the
  * benchmark: IMAP (fetch flags, fetch, store), verification, the log write. */

@@ -60,6 +60,10 @@ static const struct key_def agent_keys[] = {
 	K(struct conf, "keyword_unsigned", V_SPECIAL, agent.keywords[4]),
 	K(struct conf, "keyword_encrypted", V_SPECIAL, agent.keywords[5]),
 	K(struct conf, "keyword_malformed", V_SPECIAL, agent.keywords[6]),
+	K(struct conf, "keyword_attachment_valid", V_SPECIAL, agent.attachment_keywords[0]),
+	K(struct conf, "keyword_attachment_partial", V_SPECIAL, agent.attachment_keywords[1]),
+	K(struct conf, "keyword_attachment_invalid", V_SPECIAL, agent.attachment_keywords[2]),
+	K(struct conf, "keyword_attachment_indeterminate", V_SPECIAL, agent.attachment_keywords[3]),
 	K(struct conf, "idle", V_SPECIAL, agent.idle_s),
 	K(struct conf, "poll", V_SPECIAL, agent.poll_s),
 	{ NULL, 0, 0 }
@@ -419,11 +423,25 @@ start_section(struct parser *p, const char *section)
 	}
 }
 
-/* The verdict keywords' defaults, in enum smime_verdict order (conf.h). */
-static const char *const default_keywords[7] = {
+/* Every keyword kyso sets: the verdict keywords in enum smime_verdict
+ * order, then the attachment keywords (conf.h); their keys are
+ * agent_keys[KEYWORD_KEY0 + i], their defaults these. */
+#define N_KEYWORDS 11
+#define KEYWORD_KEY0 2
+static const char *const default_keywords[N_KEYWORDS] = {
 	"KySo_HopLe", "KySo_MotPhan", "KySo_KhongHopLe", "KySo_ChuaXacDinh",
 	"KySo_KhongKy", "KySo_MaHoa", "KySo_LoiDinhDang",
+	"KySo_TepHopLe", "KySo_TepMotPhan", "KySo_TepKhongHopLe", "KySo_TepChuaXacDinh",
 };
+
+/* The i-th keyword's field in c (i < N_KEYWORDS). */
+static char **
+keyword_slot(struct conf *c, size_t i)
+{
+	if (i < 7)
+		return &c->agent.keywords[i];
+	return &c->agent.attachment_keywords[i - 7];
+}
 
 #define KEYWORD_MAX 64
 
@@ -483,14 +501,16 @@ set_special(struct parser *p, const char *name, const char *value)
 		} else if (strcmp(name, "poll") == 0) {
 			parse_seconds(p, name, value, 1, 3600, &p->conf->agent.poll_s);
 		} else if (strncmp(name, "keyword_", 8) == 0) {
-			for (size_t i = 0; i < 7; i++) {
-				if (strcmp(agent_keys[2 + i].name, name) != 0)
+			for (size_t i = 0; i < N_KEYWORDS; i++) {
+				char **slot = keyword_slot(p->conf, i);
+
+				if (strcmp(agent_keys[KEYWORD_KEY0 + i].name, name) != 0)
 					continue;
 				if (!keyword_ok(value, msg, sizeof(msg))) {
 					problem(p, "%s '%s' %s", name, value, msg);
 				} else {
-					free(p->conf->agent.keywords[i]);
-					p->conf->agent.keywords[i] = xstrdup(value);
+					free(*slot);
+					*slot = xstrdup(value);
 				}
 			}
 		}
@@ -777,13 +797,15 @@ check_conf(struct parser *p)
 		c->web.listen = xstrdup("127.0.0.1:8080");
 	if (c->web.templates == NULL)
 		c->web.templates = xstrdup(KYSO_PKGDATADIR "/templates");
-	for (size_t i = 0; i < 7; i++) {
-		if (c->agent.keywords[i] == NULL)
-			c->agent.keywords[i] = xstrdup(default_keywords[i]);
+	for (size_t i = 0; i < N_KEYWORDS; i++) {
+		char **ki = keyword_slot(c, i);
+
+		if (*ki == NULL)
+			*ki = xstrdup(default_keywords[i]);
 		for (size_t j = 0; j < i; j++)
-			if (strcasecmp(c->agent.keywords[i], c->agent.keywords[j]) == 0)
+			if (strcasecmp(*ki, *keyword_slot(c, j)) == 0)
 				problem_at(p, 1, "[agent] %s and %s are both '%s': each verdict needs its own keyword",
-				    agent_keys[2 + j].name, agent_keys[2 + i].name, c->agent.keywords[i]);
+				    agent_keys[KEYWORD_KEY0 + j].name, agent_keys[KEYWORD_KEY0 + i].name, *ki);
 	}
 	if ((c->web.tls_cert == NULL) != (c->web.tls_key == NULL))
 		problem_at(p, 1, "[web] tls_cert and tls_key go together");
@@ -900,8 +922,8 @@ conf_free(struct conf **cp)
 	c = *cp;
 	free(c->path);
 	free(c->agent.state_dir);
-	for (size_t i = 0; i < 7; i++)
-		free(c->agent.keywords[i]);
+	for (size_t i = 0; i < N_KEYWORDS; i++)
+		free(*keyword_slot(c, i));
 	free(c->web.listen);
 	free(c->web.templates);
 	free(c->web.tls_cert);

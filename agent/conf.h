@@ -83,6 +83,13 @@ struct conf {
 		 * KySo_HopLe, KySo_MotPhan, KySo_KhongHopLe, KySo_ChuaXacDinh,
 		 * KySo_KhongKy, KySo_MaHoa, KySo_LoiDinhDang. */
 		char *keywords[7];
+		/* IMAP keyword for the attachments' combined verdict, set beside
+		 * the one above when an attachment is signed; indexed by enum
+		 * smime_verdict's first four (valid, partial, invalid,
+		 * indeterminate); keys keyword_attachment_valid = ... etc.,
+		 * owned, defaults KySo_TepHopLe, KySo_TepMotPhan,
+		 * KySo_TepKhongHopLe, KySo_TepChuaXacDinh. */
+		char *attachment_keywords[4];
 		unsigned idle_s;    /* idle = seconds before IDLE is re-issued (default 1500) */
 		unsigned poll_s;    /* poll = seconds between polls without IDLE (default 30) */
 	} agent;

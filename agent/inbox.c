@@ -2,7 +2,9 @@
  * inbox.c - the incoming workflow (issue #5 "Incoming"): for one folder of
  * one account, every new message is fetched with BODY.PEEK (never marked
  * read), verified, logged (agent/logdb.h) and tagged with one IMAP keyword
- * naming its verdict.  The message itself is never modified.
+ * naming its verdict, plus a second one naming its signed attachments'
+ * combined verdict when it has any (docs/KEYWORDS.md).  The message itself
+ * is never modified.
  *
  * Order for each message (order matters):
  *   1. UID FETCH FLAGS       - gone (expunged under us)? skip it.
@@ -13,7 +15,8 @@
  *                              a failure here (disk full) stops the folder's
  *                              progress: the message is handled again later.
  *   5. tag                   - UID STORE -FLAGS every kyso keyword that is not
- *                              this verdict's (forged or stale), +FLAGS ours.
+ *                              this verdict's or its attachments' (forged or
+ *                              stale), +FLAGS ours.
  *   6. folder_state.last_uid = uid (in the log database), at the end of a
  *      batch and at least every second in between.
  * A crash between 4 and 6 verifies, logs (replacing the row) and tags the
@@ -43,6 +46,11 @@ static const char *const default_keywords[7] = {
 	"KySo_HopLe", "KySo_MotPhan", "KySo_KhongHopLe", "KySo_ChuaXacDinh", "KySo_KhongKy", "KySo_MaHoa",
 	"KySo_LoiDinhDang",
 };
+/* The attachment keywords' defaults, indexed by enum smime_verdict's first
+ * four (valid, partial, invalid, indeterminate), as in conf.h. */
+static const char *const default_attachment_keywords[4] = {
+	"KySo_TepHopLe", "KySo_TepMotPhan", "KySo_TepKhongHopLe", "KySo_TepChuaXacDinh",
+};
 
 /* Verification latency buckets (ms, upper bounds; the last is +Inf). */
 static const int64_t hist_bounds[11] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000 };
@@ -59,10 +67,58 @@ inbox_keyword(const struct conf *c, enum smime_verdict v)
 	return default_keywords[v];
 }
 
-/* Is this keyword kyso's?  Any configured or default verdict keyword, and
- * anything starting with "KySo_" (case-insensitive, as IMAP compares
- * keywords): a message arriving with such a keyword had it set by someone
- * else, and it is removed. */
+/* How bad an attachment verdict is, for combining: invalid > indeterminate
+ * (malformed and encrypted too: nothing could be decided) > partial > valid.
+ * -1 for unsigned: it does not count. */
+static int
+attachment_rank(enum smime_verdict v)
+{
+	switch (v) {
+	case SMIME_VERDICT_VALID: return 0;
+	case SMIME_VERDICT_PARTIAL: return 1;
+	case SMIME_VERDICT_INDETERMINATE:
+	case SMIME_VERDICT_MALFORMED:
+	case SMIME_VERDICT_ENCRYPTED: return 2;
+	case SMIME_VERDICT_INVALID: return 3;
+	case SMIME_VERDICT_UNSIGNED: return -1;
+	}
+	return 2;   /* unknown: cannot be decided */
+}
+
+bool
+inbox_attachment_verdict(const struct smime_report *r, enum smime_verdict *v_r)
+{
+	static const enum smime_verdict by_rank[4] = {
+		SMIME_VERDICT_VALID, SMIME_VERDICT_PARTIAL, SMIME_VERDICT_INDETERMINATE, SMIME_VERDICT_INVALID,
+	};
+	int worst = -1;
+
+	for (size_t i = 0; r != NULL && i < r->n_attachments; i++) {
+		int rank = attachment_rank(r->attachments[i].verdict);
+
+		if (rank > worst)
+			worst = rank;
+	}
+	if (worst < 0)
+		return false;
+	*v_r = by_rank[worst];
+	return true;
+}
+
+const char *
+inbox_attachment_keyword(const struct conf *c, enum smime_verdict v)
+{
+	if ((unsigned)v >= 4)
+		v = SMIME_VERDICT_INDETERMINATE;
+	if (c != NULL && c->agent.attachment_keywords[v] != NULL && c->agent.attachment_keywords[v][0] != '\0')
+		return c->agent.attachment_keywords[v];
+	return default_attachment_keywords[v];
+}
+
+/* Is this keyword kyso's?  Any configured or default verdict or attachment
+ * keyword, and anything starting with "KySo_" (case-insensitive, as IMAP
+ * compares keywords): a message arriving with such a keyword had it set by
+ * someone else, and it is removed. */
 static bool
 is_kyso_keyword(const struct conf *c, const char *k)
 {
@@ -74,6 +130,13 @@ is_kyso_keyword(const struct conf *c, const char *k)
 		if (strcasecmp(k, default_keywords[v]) == 0)
 			return true;
 		if (c != NULL && c->agent.keywords[v] != NULL && strcasecmp(k, c->agent.keywords[v]) == 0)
+			return true;
+	}
+	for (unsigned v = 0; v < 4; v++) {
+		if (strcasecmp(k, default_attachment_keywords[v]) == 0)
+			return true;
+		if (c != NULL && c->agent.attachment_keywords[v] != NULL &&
+		    strcasecmp(k, c->agent.attachment_keywords[v]) == 0)
 			return true;
 	}
 	return false;
@@ -128,8 +191,12 @@ handle_uid(struct folder_run *f, uint32_t uid, struct kerr *err)
 	struct logdb_place place = { rt->acct->name, rt->acct->address, f->folder, f->uidvalidity, uid };
 	const char **drop = NULL;
 	size_t n_drop = 0;
-	bool ours_present = false, ok = false;
-	const char *kw;
+	bool ok = false, has_att = false;
+	enum smime_verdict att_v = SMIME_VERDICT_UNSIGNED;
+	const char *ours[2];        /* the verdict's keyword, the attachments' (if any) */
+	bool ours_present[2] = { false, false };
+	const char *add[2];
+	size_t n_ours = 1, n_add = 0;
 	int64_t t0, t1, t2, t3, verify_ms;
 	char q[256];
 
@@ -172,20 +239,31 @@ handle_uid(struct folder_run *f, uint32_t uid, struct kerr *err)
 	t3 = mono_us();
 	count_verify(rt, r->verdict, verify_ms);
 
-	kw = inbox_keyword(c, r->verdict);
+	ours[0] = inbox_keyword(c, r->verdict);
+	has_att = inbox_attachment_verdict(r, &att_v);
+	if (has_att)
+		ours[n_ours++] = inbox_attachment_keyword(c, att_v);
 	drop = xcalloc(fl.m[0].n + 1, sizeof(*drop));
 	for (size_t i = 0; i < fl.m[0].n; i++) {
 		const char *k = fl.m[0].flags[i];
+		bool mine = false;
 
-		if (strcasecmp(k, kw) == 0)
-			ours_present = true;
-		else if (is_kyso_keyword(c, k))
+		for (size_t j = 0; j < n_ours; j++) {
+			if (strcasecmp(k, ours[j]) == 0) {
+				ours_present[j] = true;
+				mine = true;
+			}
+		}
+		if (!mine && is_kyso_keyword(c, k))
 			drop[n_drop++] = k;
 	}
+	for (size_t j = 0; j < n_ours; j++)
+		if (!ours_present[j])
+			add[n_add++] = ours[j];
 	if (f->keywords_ok) {
 		if (n_drop > 0 && !imapc_store_flags(f->im, uid, false, drop, n_drop, err))
 			goto store_failed;
-		if (!ours_present && !imapc_store_flags(f->im, uid, true, &kw, 1, err))
+		if (n_add > 0 && !imapc_store_flags(f->im, uid, true, add, n_add, err))
 			goto store_failed;
 		agent_crash_point("tagged");
 	}
@@ -193,9 +271,10 @@ handle_uid(struct folder_run *f, uint32_t uid, struct kerr *err)
 	atomic_fetch_add(&inbox_timing.verify_us, (unsigned long long)(t2 - t1));
 	atomic_fetch_add(&inbox_timing.log_us, (unsigned long long)(t3 - t2));
 	atomic_fetch_add(&inbox_timing.messages, 1);
-	log_info("acct=%s folder=%s uid=%u step=verify verdict=%s ms=%lld keyword=%s removed=%zu", rt->acct->name,
-	    log_quote(q, sizeof(q), f->folder), uid, smime_verdict_code(r->verdict), (long long)verify_ms,
-	    f->keywords_ok ? kw : "-", n_drop);
+	log_info("acct=%s folder=%s uid=%u step=verify verdict=%s attachments=%s ms=%lld keyword=%s"
+	    " attachment_keyword=%s removed=%zu", rt->acct->name, log_quote(q, sizeof(q), f->folder), uid,
+	    smime_verdict_code(r->verdict), has_att ? smime_verdict_code(att_v) : "-", (long long)verify_ms,
+	    f->keywords_ok ? ours[0] : "-", f->keywords_ok && has_att ? ours[1] : "-", n_drop);
 	ok = true;
 	goto out;
 store_failed:

@@ -3,7 +3,9 @@
 # against the real Dovecot + Postfix of tests/mailstack, through
 # tests/e2e/inbox-driver (inbox_run in-process).  Checks: valid, invalid
 # (tampered), unsigned, partial, signed-with-a-signed-PDF messages get their
-# keyword; a forged kyso keyword and an X-Kyso-* header are ignored and
+# keyword; signed attachments get the second keyword (KySo_Tep*: valid,
+# changed after signing, broken; none when no attachment is signed); a forged
+# kyso keyword (verdict or attachment) and an X-Kyso-* header are ignored and
 # replaced; every message stays unread and byte-identical; the log rows and
 # evidence exist; Dovecot restarted during IDLE; UIDVALIDITY change; a
 # message expunged under the agent; backlog = new skips old mail.  Needs the
@@ -101,6 +103,10 @@ id_partial="partial-$tag@benluc.longan.gov.vn"
 id_pdf="pdf-$tag@benluc.longan.gov.vn"
 id_forged="forged-$tag@benluc.longan.gov.vn"
 id_xhdr="xhdr-$tag@benluc.longan.gov.vn"
+id_updf="updf-$tag@benluc.longan.gov.vn"       # unsigned mail, validly signed PDF
+id_chg="chg-$tag@benluc.longan.gov.vn"         # unsigned mail, PDF changed after signing
+id_bad="bad-$tag@benluc.longan.gov.vn"         # signed mail, PDF with a broken signature
+id_fatt="fatt-$tag@benluc.longan.gov.vn"       # no signed attachment, forged KySo_TepHopLe
 
 with_id "$id_valid" "$work/m/plain.eml" >"$work/d-valid.eml"
 sign "$work/d-valid.eml" "$work/valid.eml" || { echo "Bail out! kyso sign failed"; exit 1; }
@@ -125,29 +131,45 @@ perl -e '
 	    "--outer-kyso\r\n", @ct, "\r\n", $b, "\r\n--outer-kyso\r\nContent-Type: text/plain\r\n\r\n",
 	    "List footer: unsubscribe here.\r\n--outer-kyso--\r\n";
 ' <"$work/s-partial.eml" >"$work/partial.eml"
-# a signed message carrying a signed PDF
-{
-	printf 'Message-ID: <%s>\r\n' "$id_pdf"
+# with_pdf ID PDF: a message with PDF attached as QD-12.pdf
+with_pdf() {
+	printf 'Message-ID: <%s>\r\n' "$1"
 	grep -a '^From:\|^To:\|^Date:' "$work/m/plain.eml"
 	printf 'Subject: =?UTF-8?B?UXV5ZXQgZGluaCBz4buRIDEy?=\r\nMIME-Version: 1.0\r\n'
 	printf 'Content-Type: multipart/mixed; boundary="b-pdf"\r\n\r\n--b-pdf\r\n'
 	printf 'Content-Type: text/plain; charset=utf-8\r\n\r\nSee the attached decision.\r\n--b-pdf\r\n'
 	printf 'Content-Type: application/pdf; name="QD-12.pdf"\r\nContent-Disposition: attachment; filename="QD-12.pdf"\r\n'
 	printf 'Content-Transfer-Encoding: base64\r\n\r\n'
-	base64 -w 76 "$work/pdf/one.pdf" | sed 's/$/\r/'
+	base64 -w 76 "$2" | sed 's/$/\r/'
 	printf -- '--b-pdf--\r\n'
-} >"$work/d-pdf.eml"
+}
+# a signed message carrying a signed PDF
+with_pdf "$id_pdf" "$work/pdf/one.pdf" >"$work/d-pdf.eml"
 sign "$work/d-pdf.eml" "$work/pdf.eml"
+# the way official documents travel: an unsigned mail, a signed PDF
+with_pdf "$id_updf" "$work/pdf/one.pdf" >"$work/updf.eml"
+# a PDF changed after its signature (an incremental update after it)
+with_pdf "$id_chg" "$work/pdf/changed.pdf" >"$work/chg.eml"
+# a validly signed mail whose PDF's signature is broken (digest mismatch)
+with_pdf "$id_bad" "$work/pdf/broken-real.pdf" >"$work/d-bad.eml"
+sign "$work/d-bad.eml" "$work/bad.eml"
+with_id "$id_fatt" "$work/m/plain.eml" >"$work/fatt.eml"
 
 # delivered for real (SMTP -> LMTP): the valid one; APPENDed: the rest
 ok "a signed message is submitted and delivered" \
 	"$tool" send "$ngan" "$(pass_of $ngan)" "$ngan" $rcpt "$work/valid.eml"
 ok "... and arrives (kept as the reference bytes)" \
 	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "<$id_valid>" "$work/before-valid.eml" 30
-for n in invalid unsigned partial pdf xhdr; do
+for n in invalid unsigned partial pdf xhdr chg bad; do
 	cp "$work/$n.eml" "$work/before-$n.eml"
 	ok "APPEND $n" "$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/$n.eml"
 done
+cp "$work/updf.eml" "$work/before-updf.eml"
+ok "APPEND an unsigned message with a signed PDF, carrying a forged KySo_TepKhongHopLe" \
+	"$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/updf.eml" KySo_TepKhongHopLe
+cp "$work/fatt.eml" "$work/before-fatt.eml"
+ok "APPEND a message without attachments carrying a forged KySo_TepHopLe" \
+	"$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/fatt.eml" KySo_TepHopLe
 cp "$work/forged.eml" "$work/before-forged.eml"
 ok "APPEND an unsigned message carrying a forged KySo_HopLe keyword" \
 	"$tool" append $rcpt "$(pass_of $rcpt)" INBOX "$work/forged.eml" KySo_HopLe
@@ -173,7 +195,7 @@ start_driver() {
 }
 
 start_driver
-for n in valid invalid unsigned partial pdf forged xhdr; do
+for n in valid invalid unsigned partial pdf forged xhdr updf chg bad fatt; do
 	v="id_$n"
 	ok "$n: logged" wait_row "${!v}" 60
 done
@@ -184,6 +206,13 @@ is "$(verdict_of "$id_partial")" partial "partial: verdict partial"
 is "$(verdict_of "$id_pdf")" valid "signed message with a signed PDF: verdict valid"
 is "$(verdict_of "$id_forged")" unsigned "forged keyword: verdict unsigned"
 is "$(verdict_of "$id_xhdr")" unsigned "X-Kyso-Verdict header: verdict unsigned"
+is "$(verdict_of "$id_updf")" unsigned "unsigned message with a signed PDF: verdict unsigned (attachments never change it)"
+is "$(verdict_of "$id_chg")" unsigned "unsigned message with a changed PDF: verdict unsigned"
+is "$(verdict_of "$id_bad")" valid "signed message with a broken PDF: verdict valid (attachments never change it)"
+is "$(verdict_of "$id_fatt")" unsigned "forged attachment keyword: verdict unsigned"
+att_of() { q "SELECT json_extract(report, '\$.attachments[0].verdict') FROM messages WHERE direction='in' AND message_id='<$1>' ORDER BY id DESC LIMIT 1"; }
+is "$(att_of "$id_updf")/$(att_of "$id_chg")/$(att_of "$id_bad")" valid/partial/invalid \
+	"the PDFs' own verdicts are in the log's report (valid/partial/invalid)"
 is "$(q "SELECT group_concat(json_extract(value, '\$.part') || '=' || json_array_length(json_extract(value, '\$.covered_by')), ' ') FROM messages, json_each(messages.report, '\$.mime') WHERE message_id='<$id_partial>'")" \
 	"top=0 1=0 1.1=1 1.2=0 2=0" "partial: the MIME tree says the signature covers part 1.1 only, not the footer"
 is "$(q "SELECT json_extract(report, '\$.attachments[0].verdict') || ' ' || json_extract(report, '\$.attachments[0].name') || ' ' || length(json_extract(report, '\$.attachments[0].sha256')) FROM messages WHERE message_id='<$id_pdf>'")" \
@@ -199,23 +228,32 @@ is "$(q "SELECT from_name || ' | ' || signer_email FROM messages WHERE message_i
 is "$(q "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ngan' AND rowid IN (SELECT id FROM messages WHERE message_id='<$id_valid>')")" \
 	1 "valid: found by the folded search"
 
-# keywords: exactly one kyso keyword each, and never \Seen
-want_kw() {	# ID KEYWORD WHAT
-	local f
+# keywords: exactly the wanted kyso keywords each (the verdict's, and the
+# attachments' when one is signed), and never \Seen
+want_kw() {	# ID "KEYWORD [KEYWORD]" WHAT
+	local f k n=0 found=0
 	f=$(flags_of "$1" ubnd)
-	is "$(tr ' ' '\n' <<<"$f" | grep -ci '^kyso_')/$(tr ' ' '\n' <<<"$f" | grep -c "^$2\$")" 1/1 "$3: tagged $2 only ($f)"
+	for k in $2; do
+		n=$((n + 1))
+		found=$((found + $(tr ' ' '\n' <<<"$f" | grep -c "^$k\$")))
+	done
+	is "$(tr ' ' '\n' <<<"$f" | grep -ci '^kyso_')/$found" "$n/$n" "$3: tagged $2 only ($f)"
 	case " $f " in *' \Seen '*) is "seen" "unseen" "$3: still unread";; *) is unseen unseen "$3: still unread";; esac
 }
 want_kw "$id_valid" KySo_HopLe valid
 want_kw "$id_invalid" KySo_KhongHopLe tampered
 want_kw "$id_unsigned" KySo_KhongKy unsigned
 want_kw "$id_partial" KySo_MotPhan partial
-want_kw "$id_pdf" KySo_HopLe "signed PDF"
+want_kw "$id_pdf" "KySo_HopLe KySo_TepHopLe" "signed message, signed PDF"
+want_kw "$id_updf" "KySo_KhongKy KySo_TepHopLe" "unsigned message, signed PDF, forged KySo_TepKhongHopLe"
+want_kw "$id_chg" "KySo_KhongKy KySo_TepMotPhan" "unsigned message, PDF changed after signing"
+want_kw "$id_bad" "KySo_HopLe KySo_TepKhongHopLe" "signed message, PDF with a broken signature"
+want_kw "$id_fatt" KySo_KhongKy "no signed attachment, forged KySo_TepHopLe"
 want_kw "$id_forged" KySo_KhongKy "forged keyword"
 want_kw "$id_xhdr" KySo_KhongKy "X-Kyso header"
 
 # byte-identical: fetched again, the same bytes as before
-for n in valid invalid unsigned partial pdf forged xhdr; do
+for n in valid invalid unsigned partial pdf forged xhdr updf chg bad fatt; do
 	v="id_$n"
 	"$tool" fetch $rcpt "$(pass_of $rcpt)" INBOX "<${!v}>" "$work/after-$n.eml" 10
 	ok "$n: byte-identical after verification and tagging" cmp "$work/before-$n.eml" "$work/after-$n.eml"
@@ -302,6 +340,8 @@ is "$(flags_of "$id_k" ubnd)" KySo_KhongKy "... one keyword, the forged one gone
 stop_driver
 is "$drv_rc" 0 "the driver exited 0 each time (sanitizers included)"
 fails "no sanitizer report in the driver's log" grep -q "Sanitizer\|runtime error" "$work/driver.log"
+ok "the driver logged the attachments' verdict and keyword" \
+	grep -q "step=verify verdict=unsigned attachments=partial .* attachment_keyword=KySo_TepMotPhan" "$work/driver.log"
 ok "the driver stopped cleanly and counted its work" grep -q "^messages=[1-9]" "$work/driver.out"
 ok "no password in the driver's log" bash -c "! grep -qF '$(cat "$work/ubnd.pass")' '$work/driver.log'"
 ok "account status: the web view sees the account" test "$(q "SELECT count(*) FROM account_status WHERE account='ubnd' AND last_idle > 0")" = 1

@@ -72,6 +72,7 @@ START_TEST(good_config)
 	    "; comment\n# comment\n"
 	    "[agent]\nstate_dir = /var/lib/kyso-test\nlog_level = debug\n"
 	    "keyword_valid = $DaKy_HopLe\nkeyword_malformed = Loi.Dinh-Dang\nidle = 600\npoll = 5\n"
+	    "keyword_attachment_valid = Tep.HopLe\nkeyword_attachment_indeterminate = $TepChuaRo\n"
 	    "[web]\nlisten = 127.0.0.1:9090\nadmins = IT@longan.gov.vn, b@longan.gov.vn\n"
 	    "templates = tpl\nenabled = no\n"
 	    GOOD_ACCOUNT
@@ -91,6 +92,9 @@ START_TEST(good_config)
 	ck_assert_str_eq(c->agent.keywords[0], "$DaKy_HopLe");
 	ck_assert_str_eq(c->agent.keywords[1], "KySo_MotPhan");         /* default */
 	ck_assert_str_eq(c->agent.keywords[6], "Loi.Dinh-Dang");
+	ck_assert_str_eq(c->agent.attachment_keywords[0], "Tep.HopLe");
+	ck_assert_str_eq(c->agent.attachment_keywords[1], "KySo_TepMotPhan"); /* default */
+	ck_assert_str_eq(c->agent.attachment_keywords[3], "$TepChuaRo");
 	ck_assert_uint_eq(c->agent.idle_s, 600);
 	ck_assert_uint_eq(c->agent.poll_s, 5);
 	ck_assert(!c->web.enabled);
@@ -186,6 +190,17 @@ static const struct {
 	{ "[agent]\nkeyword_encrypted = x]\n", 2, "not an IMAP atom" },
 	{ "[agent]\nkeyword_valid = A\nkeyword_invalid = a\n", 1, "each verdict needs its own keyword" },
 	{ "[agent]\nkeyword_sparkly = x\n", 2, "unknown key 'keyword_sparkly'" },
+	{ "[agent]\nkeyword_attachment_valid = Tệp_HợpLệ\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_attachment_invalid = Tep KhongHopLe\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_attachment_partial = \\Flagged\n", 2, "not an IMAP atom" },
+	{ "[agent]\nkeyword_attachment_indeterminate = \n", 2, "1 to 64 characters" },
+	{ "[agent]\nkeyword_attachment_valid = KySo_HopLe\n", 1, "each verdict needs its own keyword" },
+	{ "[agent]\nkeyword_unsigned = Tep\nkeyword_attachment_partial = TEP\n", 1,
+	  "keyword_unsigned and keyword_attachment_partial are both" },
+	{ "[agent]\nkeyword_attachment_valid = x\nkeyword_attachment_invalid = X\n", 1,
+	  "each verdict needs its own keyword" },
+	{ "[agent]\nkeyword_attachment_sparkly = x\n", 2, "unknown key 'keyword_attachment_sparkly'" },
+	{ "[agent]\nkeyword_attachment_valid = a\nkeyword_attachment_valid = b\n", 3, "set twice" },
 	{ "[agent]\nidle = 1800\n", 2, "from 10 to 1740" },
 	{ "[agent]\nidle = -5\n", 2, "seconds" },
 	{ "[agent]\npoll = often\n", 2, "seconds" },
@@ -197,12 +212,16 @@ START_TEST(agent_defaults)
 {
 	static const char *const want[7] = { "KySo_HopLe", "KySo_MotPhan", "KySo_KhongHopLe",
 		"KySo_ChuaXacDinh", "KySo_KhongKy", "KySo_MaHoa", "KySo_LoiDinhDang" };
+	static const char *const want_att[4] = { "KySo_TepHopLe", "KySo_TepMotPhan", "KySo_TepKhongHopLe",
+		"KySo_TepChuaXacDinh" };
 	struct conf_report rep = CONF_REPORT_INIT;
 	struct conf *c = load(GOOD_ACCOUNT, &rep);
 
 	ck_assert_ptr_nonnull(c);
 	for (size_t i = 0; i < 7; i++)
 		ck_assert_str_eq(c->agent.keywords[i], want[i]);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_str_eq(c->agent.attachment_keywords[i], want_att[i]);
 	ck_assert_uint_eq(c->agent.idle_s, 1500);
 	ck_assert_uint_eq(c->agent.poll_s, 30);
 	ck_assert(c->web.enabled);

@@ -260,7 +260,7 @@ count(const char *hay, const char *needle)
 START_TEST(poll_and_replace_forged)
 {
 	struct srv s = { .permanentflags = "(\\Seen \\Deleted \\*)", .n_visible = 1,
-	    .flags = { NULL, "\\Recent KySo_HopLe $Label1", "KySo_MaHoa", "" } };
+	    .flags = { NULL, "\\Recent KySo_HopLe $Label1", "KySo_MaHoa kyso_tepkhonghople", "" } };
 	SSL_CTX *ctx = testpki_server_ctx(pki, 0);
 	struct fake *f = fake_start(srv_imap, &s, ctx);
 	struct run r;
@@ -278,12 +278,14 @@ START_TEST(poll_and_replace_forged)
 	ck_assert_msg(strstr(sent, "BODY.PEEK[]") != NULL, "%s", sent);
 	ck_assert_msg(strstr(sent, "UID STORE 1 -FLAGS.SILENT (KySo_HopLe)") != NULL, "%s", sent);
 	ck_assert_msg(strstr(sent, "UID STORE 1 +FLAGS.SILENT (KySo_KhongKy)") != NULL, "%s", sent);
-	ck_assert_msg(strstr(sent, "UID STORE 2 -FLAGS.SILENT (KySo_MaHoa)") != NULL, "%s", sent);
+	/* a forged attachment keyword on a message without signed attachments goes too */
+	ck_assert_msg(strstr(sent, "UID STORE 2 -FLAGS.SILENT (KySo_MaHoa kyso_tepkhonghople)") != NULL, "%s", sent);
+	ck_assert_msg(strstr(sent, "KySo_Tep") == NULL, "an attachment keyword set: %s", sent);
 	ck_assert_msg(strstr(sent, "$Label1") == NULL && strstr(sent, "\\Seen") == NULL,
 	    "touched a foreign flag: %s", sent);
 	ck_assert_msg(strstr(sent, "secret-password") != NULL, "LOGIN expected");
 	ck_assert_msg(strstr(log, "secret-password") == NULL, "password in the log");
-	ck_assert_msg(strstr(log, "verdict=unsigned") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "verdict=unsigned attachments=-") != NULL, "%s", log);
 	free(sent);
 	free(log);
 }
@@ -357,6 +359,67 @@ START_TEST(keyword_defaults)
 }
 END_TEST
 
+START_TEST(attachment_keyword_defaults)
+{
+	struct conf c;
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_str_eq(inbox_attachment_keyword(NULL, SMIME_VERDICT_VALID), "KySo_TepHopLe");
+	ck_assert_str_eq(inbox_attachment_keyword(&c, SMIME_VERDICT_PARTIAL), "KySo_TepMotPhan");
+	ck_assert_str_eq(inbox_attachment_keyword(&c, SMIME_VERDICT_INVALID), "KySo_TepKhongHopLe");
+	ck_assert_str_eq(inbox_attachment_keyword(&c, SMIME_VERDICT_INDETERMINATE), "KySo_TepChuaXacDinh");
+	ck_assert_str_eq(inbox_attachment_keyword(&c, SMIME_VERDICT_MALFORMED), "KySo_TepChuaXacDinh");
+	c.agent.attachment_keywords[SMIME_VERDICT_INVALID] = "Tep_Xau";
+	ck_assert_str_eq(inbox_attachment_keyword(&c, SMIME_VERDICT_INVALID), "Tep_Xau");
+}
+END_TEST
+
+/* The attachments' verdict: the worst signed one; none when none is signed. */
+START_TEST(attachment_verdict_order)
+{
+	static const struct {
+		enum smime_verdict in[4];
+		size_t n;
+		bool has;
+		enum smime_verdict want;
+	} cases[] = {
+		{ { 0 }, 0, false, 0 },
+		{ { SMIME_VERDICT_UNSIGNED, SMIME_VERDICT_UNSIGNED }, 2, false, 0 },
+		{ { SMIME_VERDICT_UNSIGNED, SMIME_VERDICT_VALID }, 2, true, SMIME_VERDICT_VALID },
+		{ { SMIME_VERDICT_VALID, SMIME_VERDICT_PARTIAL }, 2, true, SMIME_VERDICT_PARTIAL },
+		{ { SMIME_VERDICT_PARTIAL, SMIME_VERDICT_MALFORMED, SMIME_VERDICT_VALID }, 3, true,
+		  SMIME_VERDICT_INDETERMINATE },
+		{ { SMIME_VERDICT_ENCRYPTED }, 1, true, SMIME_VERDICT_INDETERMINATE },
+		{ { SMIME_VERDICT_INDETERMINATE, SMIME_VERDICT_PARTIAL }, 2, true, SMIME_VERDICT_INDETERMINATE },
+		{ { SMIME_VERDICT_INDETERMINATE, SMIME_VERDICT_INVALID, SMIME_VERDICT_VALID }, 3, true,
+		  SMIME_VERDICT_INVALID },
+		{ { SMIME_VERDICT_INVALID, SMIME_VERDICT_MALFORMED, SMIME_VERDICT_UNSIGNED }, 3, true,
+		  SMIME_VERDICT_INVALID },
+	};
+	struct smime_attachment a[4];
+	struct smime_report r;
+	enum smime_verdict v;
+
+	ck_assert(!inbox_attachment_verdict(NULL, &v));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		memset(a, 0, sizeof(a));
+		for (size_t j = 0; j < cases[i].n; j++)
+			a[j].verdict = cases[i].in[j];
+		r.verdict = SMIME_VERDICT_UNSIGNED;
+		r.attachments = a;
+		r.n_attachments = cases[i].n;
+		v = (enum smime_verdict)99;
+		ck_assert_msg(inbox_attachment_verdict(&r, &v) == cases[i].has, "case %zu", i);
+		if (cases[i].has)
+			ck_assert_msg(v == cases[i].want, "case %zu: %s, not %s", i, smime_verdict_code(v),
+			    smime_verdict_code(cases[i].want));
+		else
+			ck_assert_msg(v == (enum smime_verdict)99, "case %zu: v_r written", i);
+	}
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -369,6 +432,8 @@ make_suite(void)
 	tcase_add_test(tc, no_keywords_logged_only);
 	tcase_add_test(tc, vanished_skipped);
 	tcase_add_test(tc, keyword_defaults);
+	tcase_add_test(tc, attachment_keyword_defaults);
+	tcase_add_test(tc, attachment_verdict_order);
 	suite_add_tcase(s, tc);
 	return s;
 }
