@@ -14,15 +14,15 @@ TESTS += tests/unit/webui/test_store
 tests_unit_webui_test_store_SOURCES = tests/unit/webui/test_store.c tests/unit/testmain.h \
 	tests/webui/logfill.c tests/webui/logfill.h
 tests_unit_webui_test_store_CFLAGS = $(TEST_CFLAGS) $(SQLITE_CFLAGS) $(JSONC_CFLAGS) $(OPENSSL_CFLAGS)
-tests_unit_webui_test_store_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS) $(JSONC_LIBS) \
-	$(CHECK_LIBS) -lpthread
+tests_unit_webui_test_store_LDADD = $(AGENT_LIBS) $(CHECK_LIBS)
 
 # mklog: a log database filled with realistic rows (tests, benchmarks, the
 # server and template tests); logfill.[ch] is its code, also linked by test_store.
+# The schema comes from agent/logdb.c and agent/journal.c, hence AGENT_LIBS.
 check_PROGRAMS += tests/webui/mklog
 tests_webui_mklog_SOURCES = tests/webui/mklog.c tests/webui/logfill.c tests/webui/logfill.h
 tests_webui_mklog_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-tests_webui_mklog_LDADD = webui/libwebui.a $(SMIME_LIBS) $(SQLITE_LIBS)
+tests_webui_mklog_LDADD = $(AGENT_LIBS)
 
 webui_libwebui_a_SOURCES += webui/store.h webui/store.c
 

@@ -9,88 +9,10 @@
 #include <time.h>
 
 #include "smime/base.h"
+#include "agent/journal.h"
+#include "agent/logdb.h"
 #include "tests/webui/logfill.h"
 #include "webui/fold.h"
-
-/* agent/logdb.h, version 1: keep in step with the comment there. */
-const char logfill_schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS messages ("
-    "  id          INTEGER PRIMARY KEY,"
-    "  time        INTEGER NOT NULL,"
-    "  direction   TEXT NOT NULL,"
-    "  account     TEXT NOT NULL,"
-    "  address     TEXT NOT NULL,"
-    "  folder      TEXT,"
-    "  uidvalidity INTEGER, uid INTEGER,"
-    "  message_id  TEXT,"
-    "  from_addr   TEXT, from_name TEXT,"
-    "  to_addrs    TEXT,"
-    "  subject     TEXT,"
-    "  date_hdr    INTEGER,"
-    "  verdict     TEXT NOT NULL,"
-    "  reasons     TEXT NOT NULL,"
-    "  signer      TEXT,"
-    "  signer_email TEXT,"
-    "  attachments TEXT,"
-    "  n_attachments INTEGER NOT NULL DEFAULT 0,"
-    "  size        INTEGER,"
-    "  verify_ms   INTEGER,"
-    "  journal_id  INTEGER,"
-    "  search      TEXT NOT NULL,"
-    "  report      TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS messages_time ON messages (time DESC, id DESC);"
-    "CREATE INDEX IF NOT EXISTS messages_acct ON messages (account, time DESC, id DESC);"
-    "CREATE INDEX IF NOT EXISTS messages_verdict ON messages (verdict, time DESC, id DESC);"
-    "CREATE INDEX IF NOT EXISTS messages_dir ON messages (direction, time DESC, id DESC);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS messages_place ON messages (account, folder, uidvalidity, uid)"
-    "  WHERE direction = 'in';"
-    "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(search, content='messages',"
-    "  content_rowid='id', tokenize='unicode61');"
-    "CREATE TRIGGER IF NOT EXISTS messages_fts_ai AFTER INSERT ON messages BEGIN"
-    "  INSERT INTO messages_fts (rowid, search) VALUES (new.id, new.search); END;"
-    "CREATE TRIGGER IF NOT EXISTS messages_fts_ad AFTER DELETE ON messages BEGIN"
-    "  INSERT INTO messages_fts (messages_fts, rowid, search) VALUES ('delete', old.id, old.search); END;"
-    "CREATE TRIGGER IF NOT EXISTS messages_fts_au AFTER UPDATE ON messages BEGIN"
-    "  INSERT INTO messages_fts (messages_fts, rowid, search) VALUES ('delete', old.id, old.search);"
-    "  INSERT INTO messages_fts (rowid, search) VALUES (new.id, new.search); END;"
-    "CREATE TABLE IF NOT EXISTS evidence ("
-    "  message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,"
-    "  sig INTEGER NOT NULL,"
-    "  kind TEXT NOT NULL,"
-    "  source TEXT,"
-    "  data BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS evidence_message ON evidence (message);"
-    "CREATE TABLE IF NOT EXISTS account_status ("
-    "  account TEXT PRIMARY KEY, address TEXT NOT NULL,"
-    "  state TEXT NOT NULL,"
-    "  since INTEGER NOT NULL,"
-    "  last_idle INTEGER,"
-    "  backlog INTEGER NOT NULL DEFAULT 0,"
-    "  last_error TEXT, last_error_time INTEGER,"
-    "  updated INTEGER NOT NULL);"
-    "PRAGMA user_version = 1;";
-
-/* agent/journal.c */
-const char logfill_journal_sql[] =
-    "CREATE TABLE IF NOT EXISTS outgoing ("
-    "  id INTEGER PRIMARY KEY,"
-    "  account TEXT NOT NULL, folder TEXT NOT NULL,"
-    "  uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,"
-    "  message_id TEXT,"
-    "  state INTEGER NOT NULL DEFAULT 0,"
-    "  signed BLOB,"
-    "  smtp_reply TEXT,"
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_attempt INTEGER NOT NULL DEFAULT 0,"
-    "  last_error TEXT,"
-    "  created INTEGER NOT NULL, updated INTEGER NOT NULL,"
-    "  UNIQUE (account, folder, uidvalidity, uid));"
-    "CREATE INDEX IF NOT EXISTS outgoing_pending ON outgoing (account, state, next_attempt);"
-    "CREATE TABLE IF NOT EXISTS steps ("
-    "  id INTEGER PRIMARY KEY,"
-    "  outgoing INTEGER NOT NULL REFERENCES outgoing(id),"
-    "  state INTEGER NOT NULL, at INTEGER NOT NULL, detail TEXT);"
-    "CREATE INDEX IF NOT EXISTS steps_outgoing ON steps (outgoing);";
 
 const char *const logfill_accounts[][2] = {
 	{ "vanthu", "vanthu@benluc.longan.gov.vn" },
@@ -141,9 +63,26 @@ prepare(struct logfill *f, const char *sql, sqlite3_stmt **st)
 bool
 logfill_open(struct logfill *f, const char *path, bool journal)
 {
+	struct kerr err = KERR_INIT;
+
 	memset(f, 0, sizeof(*f));
 	f->journal = journal;
 	f->rng = 1;
+	/* The schema comes from its owners, so a filled log is what the agent
+	 * writes, index for index: the log's (agent/logdb.c) and, when asked,
+	 * the journal's tables (agent/journal.c). */
+	{
+		struct logdb *l = logdb_open(path, &err);
+		struct journal *j = NULL;
+
+		if (l == NULL || (journal && (j = journal_open(path, &err)) == NULL)) {
+			seterr(f, "%s", err.msg);
+			logdb_close(&l);
+			return false;
+		}
+		journal_close(&j);
+		logdb_close(&l);
+	}
 	if (sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		seterr(f, "%s: %s", path, f->db != NULL ? sqlite3_errmsg(f->db) : "cannot open");
 		goto fail;
@@ -151,9 +90,7 @@ logfill_open(struct logfill *f, const char *path, bool journal)
 	sqlite3_busy_timeout(f->db, 5000);
 	/* Filling is one big transaction without a rollback journal; the file
 	 * is put in WAL mode, as the agent's (agent/journal.c), when closed. */
-	if (!exec(f, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;") ||
-	    !exec(f, logfill_schema_sql) ||
-	    (journal && !exec(f, logfill_journal_sql)))
+	if (!exec(f, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;"))
 		goto fail;
 	if (!prepare(f, "INSERT INTO messages (time, direction, account, address, folder, uidvalidity, uid,"
 	    " message_id, from_addr, from_name, to_addrs, subject, date_hdr, verdict, reasons, signer,"
@@ -817,6 +754,30 @@ random_row(struct logfill *f, struct logfill_row *r, struct scratch *s, uint64_t
 	}
 }
 
+/* Drop the log's AFTER INSERT trigger on messages (the one that feeds
+ * messages_fts, agent/logdb.c) and return its SQL in *sql_r (caller owns),
+ * to make it again after the fill. */
+static bool
+insert_trigger_drop(struct logfill *f, char **sql_r)
+{
+	sqlite3_stmt *q = NULL;
+	char drop[200];
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(f->db, "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+	    " AND tbl_name = 'messages' AND sql LIKE '%AFTER INSERT ON messages%'", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW) {
+		seterr(f, "the log has no insert trigger on messages: %s", sqlite3_errmsg(f->db));
+		goto out;
+	}
+	snprintf(drop, sizeof(drop), "DROP TRIGGER \"%s\"", (const char *)sqlite3_column_text(q, 0));
+	*sql_r = xstrdup((const char *)sqlite3_column_text(q, 1));
+	ok = exec(f, drop);
+out:
+	sqlite3_finalize(q);
+	return ok;
+}
+
 bool
 logfill_random(struct logfill *f, const struct logfill_opts *o)
 {
@@ -826,13 +787,14 @@ logfill_random(struct logfill *f, const struct logfill_opts *o)
 	int64_t *times = NULL;
 	uint64_t uid_base = 0;
 	struct scratch s;
+	char *trigger = NULL;
 	bool ok = false;
 
 	f->rng = o->seed * 0x2545F4914F6CDD1Dull + 7;
 	/* The FTS trigger costs a flush of the full-text index per row (FTS5
 	 * syncs at each statement): 1,000,000 rows would take minutes.  The
 	 * rows go to messages_fts in batches instead (fts_batch). */
-	if (!exec(f, "BEGIN; DROP TRIGGER messages_fts_ai;"))
+	if (!exec(f, "BEGIN") || !insert_trigger_drop(f, &trigger))
 		return false;
 	f->fts.on = true;
 	/* adding to a log: new UIDs after the old ones */
@@ -888,7 +850,7 @@ logfill_random(struct logfill *f, const struct logfill_opts *o)
 		if (!step_done(f, st))
 			goto out;
 	}
-	if (!fts_flush(f) || !exec(f, logfill_schema_sql) || !exec(f, "COMMIT"))
+	if (!fts_flush(f) || !exec(f, trigger) || !exec(f, "COMMIT"))
 		goto out;
 	ok = true;
 out:
@@ -897,5 +859,6 @@ out:
 	f->fts.on = false;
 	f->fts.len = f->fts.n = 0;
 	free(times);
+	free(trigger);
 	return ok;
 }

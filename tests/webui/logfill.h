@@ -1,8 +1,8 @@
 /*
- * logfill.h - fill a log database for tests and benchmarks, without the
- * agent: the schema is the text of agent/logdb.h (version 1) and the
- * journal's tables from agent/journal.c, copied here as SQL so that tests
- * of the web view do not depend on the writer.
+ * logfill.h - fill a log database for tests and benchmarks, without running
+ * the agent: the schema is made by the agent's own code (logdb_open, and
+ * journal_open for the journal's tables), so a filled log is exactly what
+ * the agent writes; the rows are inserted directly, in bulk.
  *
  *   struct logfill f;
  *   if (!logfill_open(&f, path, true)) die(f.err);
@@ -19,12 +19,6 @@
 #include <stdint.h>
 
 #include <sqlite3.h>
-
-/* The log's schema as in agent/logdb.h (messages, its indexes, messages_fts
- * and the triggers keeping it, evidence, account_status; user_version 1). */
-extern const char logfill_schema_sql[];
-/* The journal's tables (agent/journal.c): outgoing, steps. */
-extern const char logfill_journal_sql[];
 
 struct logfill {
 	sqlite3 *db;                    /* owned */
