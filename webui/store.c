@@ -371,18 +371,19 @@ static const char *const list_keys[] = {
 	"id", "time", "direction", "account", "address", "from_addr", "from_name", "to_addrs",
 	"subject", "verdict", "reasons", "signer", "attachments", "n_attachments",
 };
+#define LIST_REASONS 10         /* list_keys[LIST_REASONS] is "reasons" */
 
 static struct json_object *
 list_row(sqlite3_stmt *st)
 {
 	struct json_object *o = json_object_new_object();
 
-	for (int i = 0; i < (int)(sizeof(list_keys) / sizeof(list_keys[0])); i++) {
-		if (strcmp(list_keys[i], "reasons") == 0)
-			json_object_object_add(o, "reasons", words_json((const char *)sqlite3_column_text(st, i)));
-		else
-			json_object_object_add(o, list_keys[i], col_json(st, i));
-	}
+	/* the keys are static and distinct: json-c need neither copy nor look
+	 * for them (a page has 50 rows of 14) */
+	for (int i = 0; i < (int)(sizeof(list_keys) / sizeof(list_keys[0])); i++)
+		json_object_object_add_ex(o, list_keys[i], i == LIST_REASONS ?
+		    words_json((const char *)sqlite3_column_text(st, i)) : col_json(st, i),
+		    JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY);
 	return o;
 }
 
