@@ -1106,8 +1106,15 @@ webui_start(const struct webui_opts *o, struct kerr *err)
 	w->o.admins = (const char *const *)strv_dup(o->admins, o->n_admins);
 	w->o.accounts = (const char *const *)strv_dup(o->accounts, o->n_accounts);
 	w->o.account_names = (const char *const *)strv_dup(o->account_names, o->n_accounts);
-	if (w->o.threads == 0)
-		w->o.threads = 4;
+	if (w->o.threads == 0) {
+		/* one per core (at least 2, so one slow page never stops the
+		 * view): pages are CPU work, and threads beyond the cores only
+		 * add queueing (p99 under 64 connections on 2 cores: 4 threads
+		 * 32-75 ms, 2 threads 17-42 ms, docs/WEB.md) */
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		w->o.threads = n < 2 ? 2 : n > 8 ? 8 : (unsigned)n;
+	}
 	if (w->o.session_idle_s == 0)
 		w->o.session_idle_s = 1800;
 	if (w->o.max_connections == 0)

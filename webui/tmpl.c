@@ -57,6 +57,8 @@ struct node {
 	struct path *path;      /* N_VAR, N_SECTION, N_INVERTED: owned */
 	enum filter filter;     /* N_VAR */
 	char *name;             /* N_PARTIAL: owned; sections: the name as written */
+	size_t partial;         /* N_PARTIAL: index of the template in the set, or
+	                         * SIZE_MAX while unknown (set_link) */
 	struct node *child;     /* sections: owned list */
 	struct node *next;      /* owned */
 };
@@ -443,6 +445,7 @@ parse_list(struct parser *ps, const char *close, unsigned open_line, int depth, 
 				}
 			n = node_new(N_PARTIAL, line);
 			n->name = xstrndup(s + b, e - b);
+			n->partial = SIZE_MAX;
 			*tail = n;
 			tail = &n->next;
 		} else {
@@ -472,6 +475,31 @@ set_find(const struct tmpl_set *set, const char *name)
 		if (strcmp(set->t[i].name, name) == 0)
 			return &set->t[i];
 	return NULL;
+}
+
+/* Point each {{> partial}} at its template's index in the set (SIZE_MAX
+ * when the set has none of that name), so rendering finds partials without
+ * comparing names.  Templates are only ever added or replaced in place, so
+ * indexes stay valid; called after every change to the set. */
+static void
+link_nodes(const struct tmpl_set *set, struct node *n)
+{
+	for (; n != NULL; n = n->next) {
+		if (n->kind == N_PARTIAL) {
+			const struct tmpl *t = set_find(set, n->name);
+
+			n->partial = t != NULL ? (size_t)(t - set->t) : SIZE_MAX;
+		}
+		if (n->child != NULL)
+			link_nodes(set, n->child);
+	}
+}
+
+static void
+set_link(struct tmpl_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		link_nodes(set, set->t[i].root);
 }
 
 static bool
@@ -512,6 +540,7 @@ add_named(struct tmpl_set **setp, const char *name, const char *label, const cha
 	t->name = xstrdup(name);
 	t->src = src;
 	t->root = root;
+	set_link(*setp);
 	return true;
 }
 
@@ -635,95 +664,137 @@ utf8_valid_len(const unsigned char *p, size_t n)
 	return len;
 }
 
+/* Appending to the output: the common case (room left) without a call. */
+static inline void
+put(struct buf *out, const void *p, size_t n)
+{
+	if (out->cap - out->len > n) {
+		memcpy(out->data + out->len, p, n);
+		out->len += n;
+		out->data[out->len] = '\0';
+	} else {
+		buf_append(out, p, n);
+	}
+}
+
+/* What tmpl_escape does with each byte: E_COPY copies it, E_HIGH starts a
+ * UTF-8 sequence (copied when valid), E_CTRL becomes U+FFFD, and the rest
+ * are replaced by esc_entity[class]. */
+enum { E_COPY, E_AMP, E_LT, E_GT, E_QUOT, E_APOS, E_GRAVE, E_EQ, E_CTRL, E_HIGH };
+
+static const char *const esc_entity[] = {
+	[E_AMP] = "&amp;", [E_LT] = "&lt;", [E_GT] = "&gt;", [E_QUOT] = "&quot;",
+	[E_APOS] = "&#39;", [E_GRAVE] = "&#96;", [E_EQ] = "&#61;", [E_CTRL] = "\xef\xbf\xbd",
+};
+static const unsigned char esc_len[] = {
+	[E_AMP] = 5, [E_LT] = 4, [E_GT] = 4, [E_QUOT] = 6, [E_APOS] = 5, [E_GRAVE] = 5, [E_EQ] = 5,
+	[E_CTRL] = 3,
+};
+
+#define C8 E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL, E_CTRL
+#define H16 E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, \
+	E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH, E_HIGH
+static const unsigned char esc_class[256] = {
+	/* 0x00 */ C8,
+	/* 0x08 */ E_CTRL, E_COPY /* \t */, E_COPY /* \n */, E_CTRL, E_CTRL, E_COPY /* \r */, E_CTRL, E_CTRL,
+	/* 0x10 */ C8, C8,
+	/* 0x20 */ 0, 0, E_QUOT, 0, 0, 0, E_AMP, E_APOS, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x30 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, E_LT, E_EQ, E_GT, 0,
+	/* 0x40 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x50 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x60 */ E_GRAVE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	/* 0x70 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, E_CTRL,
+	/* 0x80 */ H16, H16, H16, H16, H16, H16, H16, H16,
+};
+#undef C8
+#undef H16
+
 void
 tmpl_escape(struct buf *out, const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0;
+	size_t i = 0, run = 0;  /* s[run..i) is copied as is */
 
 	buf_reserve(out, len + 16);
 	while (i < len) {
-		unsigned char c = p[i];
-		const char *rep = NULL;
-		size_t adv = 1;
+		unsigned k = esc_class[p[i]];
 
-		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		case '`': rep = "&#96;"; break;
-		case '=': rep = "&#61;"; break;
-		case '\t': case '\n': case '\r': break;
-		default:
-			if (c < 0x20 || c == 0x7f) {
-				rep = "\xef\xbf\xbd";
-			} else if (c >= 0x80) {
-				adv = utf8_valid_len(p + i, len - i);
-				if (adv == 0) {
-					rep = "\xef\xbf\xbd";
-					adv = 1;
-				}
+		if (k == E_COPY) {
+			i++;
+			continue;
+		}
+		if (k == E_HIGH) {
+			size_t adv = utf8_valid_len(p + i, len - i);
+
+			if (adv > 0) {
+				i += adv;
+				continue;
 			}
+			k = E_CTRL;     /* not UTF-8: U+FFFD for this byte */
 		}
-		if (rep != NULL) {
-			buf_append(out, s + i - run, run);
-			run = 0;
-			buf_appends(out, rep);
-		} else {
-			run += adv;
-		}
-		i += adv;
+		put(out, s + run, i - run);
+		put(out, esc_entity[k], esc_len[k]);
+		run = ++i;
 	}
-	buf_append(out, s + i - run, run);
+	put(out, s + run, i - run);
 }
 
 static void
 url_encode(struct buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
 
+	buf_reserve(out, len);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '.' || c == '_' || c == '~') {
-			buf_append(out, &s[i], 1);
-		} else {
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~')) {
 			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
 
-			buf_append(out, e, 3);
+			put(out, s + run, i - run);
+			put(out, e, 3);
+			run = i + 1;
 		}
 	}
+	put(out, s + run, len - run);
 }
 
-/* The text of a scalar value into tmp (reset first); false for null,
- * objects and arrays, which render as nothing. */
-static bool
-value_text(struct json_object *v, struct buf *tmp)
+/* Room for the text of any number value_str writes into its buffer. */
+#define NUM_TEXT 40
+
+/* The text of a scalar value: a pointer into the value itself (strings) or
+ * into num (numbers, booleans), with its length; NULL for null, objects and
+ * arrays, which render as nothing.  No allocation: this is on every
+ * variable of every render. */
+static const char *
+value_str(struct json_object *v, char num[NUM_TEXT], size_t *len_r)
 {
-	buf_reset(tmp);
+	int n;
+
 	switch (json_object_get_type(v)) {
 	case json_type_string:
-		buf_append(tmp, json_object_get_string(v), (size_t)json_object_get_string_len(v));
-		return true;
+		*len_r = (size_t)json_object_get_string_len(v);
+		return json_object_get_string(v);
 	case json_type_int:
-		buf_printf(tmp, "%" PRId64, json_object_get_int64(v));
-		return true;
+		n = snprintf(num, NUM_TEXT, "%" PRId64, json_object_get_int64(v));
+		break;
 	case json_type_double:
-		buf_printf(tmp, "%.15g", json_object_get_double(v));
-		return true;
+		n = snprintf(num, NUM_TEXT, "%.15g", json_object_get_double(v));
+		break;
 	case json_type_boolean:
-		buf_appends(tmp, json_object_get_boolean(v) ? "true" : "false");
-		return true;
+		n = snprintf(num, NUM_TEXT, "%s", json_object_get_boolean(v) ? "true" : "false");
+		break;
 	default:
-		return false;
+		return NULL;
 	}
+	*len_r = n > 0 && n < NUM_TEXT ? (size_t)n : 0;
+	return num;
 }
 
 static void
-time_text(struct json_object *v, bool date_only, struct buf *out, struct buf *tmp)
+time_text(struct json_object *v, bool date_only, struct buf *out)
 {
 	int64_t t;
 	time_t tt;
@@ -739,8 +810,7 @@ time_text(struct json_object *v, bool date_only, struct buf *out, struct buf *tm
 		errno = 0;
 		t = strtoll(s, &end, 10);
 		if (*s == '\0' || *end != '\0' || errno != 0) {
-			if (value_text(v, tmp))
-				tmpl_escape(out, tmp->data, tmp->len);
+			tmpl_escape(out, s, (size_t)json_object_get_string_len(v));
 			return;
 		}
 	} else {
@@ -757,7 +827,7 @@ time_text(struct json_object *v, bool date_only, struct buf *out, struct buf *tm
 		buf_printf(out, "%" PRId64, t);
 		return;
 	}
-	buf_appends(out, b);
+	put(out, b, strlen(b));
 }
 
 /* ------------------------------------------------------------------ */
@@ -771,26 +841,25 @@ struct render {
 	long index;                     /* position in the innermost array section, or -1 */
 	unsigned long steps;
 	size_t out0;
-	struct buf tmp;
 	bool failed;
 };
 
 static struct json_object *lookup(struct render *r, const struct path *p, int depth);
 
-/* The key a segment names (its text, or for [path] the value's text). */
+/* The key a segment names (its text, or for [path] the value's text,
+ * which may be written into num). */
 static const char *
-seg_key(struct render *r, const struct seg *sg, struct buf *kb, int depth)
+seg_key(struct render *r, const struct seg *sg, char num[NUM_TEXT], int depth)
 {
 	struct json_object *v;
+	size_t len;
 
 	if (sg->key != NULL)
 		return sg->key;
 	v = lookup(r, sg->ind, depth + 1);
 	if (v == NULL)
 		return NULL;
-	if (!value_text(v, kb))
-		return NULL;
-	return kb->data;
+	return value_str(v, num, &len);
 }
 
 static struct json_object *
@@ -821,7 +890,7 @@ member(struct json_object *o, const char *key)
 static struct json_object *
 lookup(struct render *r, const struct path *p, int depth)
 {
-	struct buf kb = BUF_INIT;
+	char num[NUM_TEXT];
 	struct json_object *v = NULL;
 	const char *key;
 
@@ -829,9 +898,9 @@ lookup(struct render *r, const struct path *p, int depth)
 		return r->depth > 0 ? r->stack[r->depth - 1] : NULL;
 	if (depth > 8)
 		return NULL;
-	key = seg_key(r, &p->segs[0], &kb, depth);
+	key = seg_key(r, &p->segs[0], num, depth);
 	if (key == NULL)
-		goto out;
+		return NULL;
 	for (size_t i = r->depth; i > 0; i--) {
 		struct json_object *o = r->stack[i - 1];
 
@@ -840,11 +909,9 @@ lookup(struct render *r, const struct path *p, int depth)
 		v = NULL;
 	}
 	for (size_t k = 1; k < p->n && v != NULL; k++) {
-		key = seg_key(r, &p->segs[k], &kb, depth);
+		key = seg_key(r, &p->segs[k], num, depth);
 		v = key != NULL ? member(v, key) : NULL;
 	}
-out:
-	buf_release(&kb);
 	return v;
 }
 
@@ -886,6 +953,9 @@ static bool
 render_var(struct render *r, const struct node *n)
 {
 	struct json_object *v;
+	char num[NUM_TEXT];
+	const char *s;
+	size_t len;
 
 	if (n->filter == F_INDEX || n->filter == F_NUMBER) {
 		if (r->index >= 0)
@@ -901,15 +971,15 @@ render_var(struct render *r, const struct node *n)
 		break;
 	case F_TIME:
 	case F_DATE:
-		time_text(v, n->filter == F_DATE, r->out, &r->tmp);
+		time_text(v, n->filter == F_DATE, r->out);
 		break;
 	case F_URL:
-		if (value_text(v, &r->tmp))
-			url_encode(r->out, r->tmp.data, r->tmp.len);
+		if ((s = value_str(v, num, &len)) != NULL)
+			url_encode(r->out, s, len);
 		break;
 	case F_HTML:
-		if (value_text(v, &r->tmp))
-			tmpl_escape(r->out, r->tmp.data, r->tmp.len);
+		if ((s = value_str(v, num, &len)) != NULL)
+			tmpl_escape(r->out, s, len);
 		break;
 	}
 	return true;
@@ -925,7 +995,7 @@ render_list(struct render *r, const struct node *n, int partials)
 		}
 		switch (n->kind) {
 		case N_TEXT:
-			buf_append(r->out, n->text, n->len);
+			put(r->out, n->text, n->len);
 			break;
 		case N_VAR:
 			render_var(r, n);
@@ -973,7 +1043,7 @@ render_list(struct render *r, const struct node *n, int partials)
 			break;
 		}
 		case N_PARTIAL: {
-			const struct tmpl *t = set_find(r->set, n->name);
+			const struct tmpl *t = n->partial < r->set->n ? &r->set->t[n->partial] : NULL;
 
 			if (t == NULL || partials >= TMPL_MAX_PARTIALS) {
 				r->failed = true;
@@ -1006,6 +1076,5 @@ tmpl_render(const struct tmpl_set *set, const char *name, struct json_object *ct
 		push(&r, ctx);
 	ok = render_list(&r, t->root, 0) && !r.failed;
 	free(r.stack);
-	buf_release(&r.tmp);
 	return ok;
 }

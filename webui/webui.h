@@ -40,7 +40,7 @@ struct webui_opts {
 	/* Append the agent's Prometheus metrics (text format) to out. May be NULL. */
 	void (*metrics)(void *ctx, struct buf *out);
 	void *ctx;
-	unsigned threads;               /* thread pool size; 0: 4 */
+	unsigned threads;               /* thread pool size; 0: one per core, 2 to 8 */
 	unsigned session_idle_s;        /* 0: 1800 */
 	unsigned max_connections;       /* 0: 16384 */
 };

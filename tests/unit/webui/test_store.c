@@ -1124,6 +1124,90 @@ START_TEST(filler_is_deterministic)
 }
 END_TEST
 
+/* A search's matches are kept per connection while the log is unchanged:
+ * rows the agent adds or changes later show at once, on every plan. */
+START_TEST(search_sees_new_rows)
+{
+	char p[160];
+	struct logfill f;
+	struct logfill_opts o = { .rows = 200, .seed = 3, .now = NOW, .days = 5 };
+	static const unsigned few[] = { 0, 1 };
+
+	snprintf(p, sizeof(p), "%s/cache-%d.db", dir, (int)getpid());
+	ck_assert_msg(logfill_open(&f, p, true), "%s", f.err);
+	ck_assert_msg(logfill_random(&f, &o), "%s", f.err);
+	logfill_close(&f);          /* the log is in WAL mode now */
+	for (size_t k = 0; k < sizeof(few) / sizeof(few[0]); k++) {
+		struct kerr e = KERR_INIT;
+		struct store *s = store_open_n(p, 1, &e);
+		struct store_filter flt = { .q = "tran kim ngan", .limit = 500 };
+		struct json_object *page, *rows, *first, *id;
+		size_t before, n_rounds = 3;
+		int64_t new_id = 0;
+
+		ck_assert_msg(s != NULL, "%s", e.msg);
+		store_set_search_few(s, few[k]);
+		for (size_t round = 0; round < n_rounds; round++) {
+			page = store_list(s, &flt, &e);
+			ck_assert_msg(page != NULL, "%s", e.msg);
+			ck_assert(json_object_object_get_ex(page, "rows", &rows));
+			before = json_object_array_length(rows);
+			json_object_put(page);
+			/* the same search again (kept) gives the same answer */
+			page = store_list(s, &flt, &e);
+			ck_assert_msg(page != NULL, "%s", e.msg);
+			ck_assert(json_object_object_get_ex(page, "rows", &rows));
+			ck_assert_uint_eq(json_object_array_length(rows), before);
+			json_object_put(page);
+			/* the agent logs one more match (another connection, the log
+			 * staying in WAL mode with this store's connection open) */
+			{
+				sqlite3 *db = NULL;
+				char *sql = sqlite3_mprintf("INSERT INTO messages (time, direction, account, address,"
+				    " from_addr, from_name, subject, verdict, reasons, search, report) VALUES (%lld, 'in',"
+				    " 'vanthu', 'vanthu@benluc.longan.gov.vn', 'ngan.tran@stc.longan.gov.vn',"
+				    " 'Trần Kim Ngân', 'Hôm nay', 'valid', '', 'tran kim ngan hom nay', '{}')",
+				    (long long)(NOW - 60 + (int64_t)(k * 10 + round)));
+
+				ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+				ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+				new_id = sqlite3_last_insert_rowid(db);
+				sqlite3_free(sql);
+				sqlite3_close(db);
+			}
+			page = store_list(s, &flt, &e);
+			ck_assert_msg(page != NULL, "%s", e.msg);
+			ck_assert(json_object_object_get_ex(page, "rows", &rows));
+			ck_assert_uint_eq(json_object_array_length(rows), before + 1);
+			first = json_object_array_get_idx(rows, 0);
+			ck_assert(json_object_object_get_ex(first, "id", &id));
+			ck_assert_int_eq(json_object_get_int64(id), new_id);
+			json_object_put(page);
+		}
+		/* a changed row stops matching */
+		{
+			sqlite3 *db = NULL;
+			char *sql = sqlite3_mprintf("UPDATE messages SET search = 'khac' WHERE id = %lld",
+			    (long long)new_id);
+
+			ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+			ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+			sqlite3_free(sql);
+			sqlite3_close(db);
+		}
+		page = store_list(s, &flt, &e);
+		ck_assert_msg(page != NULL, "%s", e.msg);
+		ck_assert(json_object_object_get_ex(page, "rows", &rows));
+		ck_assert_uint_eq(json_object_array_length(rows), before);
+		first = json_object_array_get_idx(rows, 0);
+		ck_assert(first == NULL || (json_object_object_get_ex(first, "id", &id) &&
+		    json_object_get_int64(id) != new_id));
+		json_object_put(page);
+		store_close(&s);
+	}
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1140,6 +1224,7 @@ make_suite(void)
 	tcase_add_test(tc, search_without_accents);
 	tcase_add_test(tc, search_many_matches);
 	tcase_add_test(tc, search_syntax_is_inert);
+	tcase_add_test(tc, search_sees_new_rows);
 	tcase_add_test(tc, nonadmin_restriction);
 	tcase_add_test(tc, message_detail);
 	tcase_add_test(tc, open_errors);
