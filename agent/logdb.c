@@ -56,7 +56,7 @@ static const char schema[] =
     "  WHERE direction = 'in';"
     "CREATE INDEX IF NOT EXISTS messages_journal ON messages (journal_id) WHERE direction = 'out';"
     "CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(search, content='messages',"
-    "  content_rowid='id', tokenize='unicode61');"
+    "  content_rowid='id', tokenize='unicode61', prefix='2 3 4');"
     "CREATE TRIGGER IF NOT EXISTS messages_ai AFTER INSERT ON messages BEGIN"
     "  INSERT INTO messages_fts (rowid, search) VALUES (new.id, new.search); END;"
     "CREATE TRIGGER IF NOT EXISTS messages_ad AFTER DELETE ON messages BEGIN"

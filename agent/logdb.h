@@ -40,7 +40,9 @@
  *   CREATE UNIQUE INDEX messages_place ON messages (account, folder, uidvalidity, uid)
  *     WHERE direction = 'in';
  *   CREATE VIRTUAL TABLE messages_fts USING fts5(search, content='messages',
- *     content_rowid='id', tokenize='unicode61');   -- kept by triggers
+ *     content_rowid='id', tokenize='unicode61', prefix='2 3 4');
+ *                          -- kept by triggers; prefix indexes: the web view's
+ *                          -- search box makes every word a prefix query
  *   CREATE TABLE evidence (
  *     message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
  *     sig INTEGER NOT NULL,             -- index into report.sigs
