@@ -28,9 +28,16 @@ if [ ! -f "$KYSO_NPM_DIR/node_modules/playwright-core/package.json" ] ||
 	command -v npm >/dev/null 2>&1 || skip_all "npm is not installed (apt-get install npm)"
 	mkdir -p "$KYSO_NPM_DIR"
 	cp "$KYSO_SRCDIR/tests/browser/package.json" "$KYSO_NPM_DIR/package.json"
+	# Node.js trusts only its own copy of Mozilla's CAs; trust the system's
+	# store too (/etc/ssl/certs, where a site's proxy CA is installed), as
+	# every other Debian tool does.
+	if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+		NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+		export NODE_EXTRA_CA_CERTS
+	fi
 	if ! (cd "$KYSO_NPM_DIR" && npm install --no-audit --no-fund --loglevel=error) >"$KYSO_NPM_DIR/install.log" 2>&1; then
 		sed 's/^/# /' "$KYSO_NPM_DIR/install.log" | tail -n 5
-		skip_all "npm install playwright-core failed (no network?)"
+		skip_all "npm install playwright-core failed (no network, or the registry's certificate is not trusted: see $KYSO_NPM_DIR/install.log)"
 	fi
 fi
 
