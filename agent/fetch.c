@@ -13,20 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/clock.h"
 #include "agent/fetch.h"
 #include "agent/log.h"
 
 #define LINE_MAX_CHUNK 1024     /* a chunk-size line */
 #define MAX_INTERIM 4           /* 1xx responses skipped before the real one */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------ */
 /* URLs */
@@ -184,7 +176,7 @@ wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_mono_ms();
 		int r;
 
 		if (left <= 0)
@@ -263,7 +255,7 @@ conn_open(struct conn *c, const struct fetch_url *u, struct kerr *err)
 	}
 	c->fd = -1;
 	for (const struct addrinfo *ai = res; ai != NULL && c->fd < 0; ai = ai->ai_next) {
-		if (now_ms() >= c->deadline) {
+		if (clock_mono_ms() >= c->deadline) {
 			snprintf(why, sizeof(why), "connection timed out");
 			break;
 		}
@@ -722,7 +714,7 @@ fetch_http(void *ctx, const char *url, const char *content_type, const void *bod
 {
 	const struct fetch_opts *o = ctx;
 	int timeout_ms = o != NULL && o->timeout_ms > 0 ? o->timeout_ms : FETCH_DEFAULT_TIMEOUT_MS;
-	int64_t start = now_ms();
+	int64_t start = clock_mono_ms();
 	struct conn *c = xcalloc(1, sizeof(*c));
 	struct fetch_url *u = xcalloc(1, sizeof(*u));
 	char *cur = xstrdup(url != NULL ? url : ""), *next = xmalloc(FETCH_MAX_URL);
@@ -779,7 +771,7 @@ fetch_http(void *ctx, const char *url, const char *content_type, const void *bod
 out:
 	log_debug("step=fetch url=%s method=%s status=%d bytes=%zu ms=%lld redirects=%d result=%s%s%s",
 	    log_quote(qurl, sizeof(qurl), url != NULL ? url : ""), method,
-	    r.status, ok ? out->len : (size_t)0, (long long)(now_ms() - start), redirects,
+	    r.status, ok ? out->len : (size_t)0, (long long)(clock_mono_ms() - start), redirects,
 	    ok ? "ok" : "error", ok ? "" : " class=", ok ? "" : kerr_class_name(err->cls));
 	if (!ok)
 		buf_reset(out);

@@ -9,6 +9,7 @@
 
 #include <libetpan/libetpan.h>
 
+#include "agent/clock.h"
 #include "agent/imapc.h"
 #include "agent/log.h"
 
@@ -1373,15 +1374,6 @@ imapc_selected(struct imapc *im, struct imapc_mailbox *mb_r)
 	mb_r->readonly = sel->sel_perm == MAILIMAP_MAILBOX_READONLY;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 enum idle_line {
 	IDLE_LINE_NOISE,     /* "* OK Still here", "+ idling", ... */
 	IDLE_LINE_CHANGE,    /* EXISTS, EXPUNGE, FETCH, RECENT, UIDVALIDITY */
@@ -1574,7 +1566,7 @@ imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
 	uidvalidity0 = sel->sel_uidvalidity;
 	im->imap->imap_selection_info->sel_has_exists = 0;
 	im->imap->imap_selection_info->sel_has_recent = 0;
-	deadline = mono_ms() + (timeout_s > 0 ? (int64_t)timeout_s * 1000 : 0);
+	deadline = clock_mono_ms() + (timeout_s > 0 ? (int64_t)timeout_s * 1000 : 0);
 
 	/* IDLE is sent by hand, not with mailimap_idle(), which throws away any
 	 * news the server sends before its go-ahead. */
@@ -1598,7 +1590,7 @@ imapc_idle(struct imapc *im, int timeout_s, bool *changed_r, struct kerr *err)
 	 * with the go-ahead): only an empty buffer means waiting on the socket. */
 	while (!changed && step != IDLE_STEP_ENDED) {
 		if (st->read_buffer_len == 0) {
-			int64_t left = deadline - mono_ms();
+			int64_t left = deadline - clock_mono_ms();
 			enum tls_wait w = tls_conn_wait(im->conn, left <= 0 ? 0 :
 			    left > INT32_MAX ? INT32_MAX : (int)left);
 

@@ -1,7 +1,7 @@
 # agent/: the daemon and the command line.  Links smime/ (and later webui/).
 noinst_LIBRARIES += agent/libagent.a
 agent_libagent_a_SOURCES = \
-	agent/log.h agent/log.c \
+	agent/clock.h agent/log.h agent/log.c \
 	agent/conf.h agent/conf.c \
 	agent/cli.h agent/cli.c agent/cli-verify.c
 agent_libagent_a_CFLAGS = $(AM_CFLAGS) $(LIBETPAN_CFLAGS) $(OPENSSL_CFLAGS) $(INIH_CFLAGS) $(JSONC_CFLAGS)

@@ -13,17 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/clock.h"
 #include "agent/agent.h"
 #include "agent/log.h"
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 status(struct account_rt *rt, const char *state, const char *error)
@@ -115,10 +107,10 @@ session_close(struct account_rt *rt, struct imapc **imp)
 bool
 session_sleep(struct account_rt *rt, int64_t ms)
 {
-	int64_t end = mono_ms() + ms;
+	int64_t end = clock_mono_ms() + ms;
 
 	while (!atomic_load(&rt->stop)) {
-		int64_t left = end - mono_ms();
+		int64_t left = end - clock_mono_ms();
 		struct pollfd pfd = { .fd = rt->wake_fd[0], .events = POLLIN };
 
 		if (left <= 0)
@@ -147,7 +139,7 @@ session_backoff_ms(unsigned attempt)
 	if (base > 300000)
 		base = 300000;
 	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-		r = (uint32_t)mono_ms();
+		r = (uint32_t)clock_mono_ms();
 	/* +-25 %: base * (0.75 + 0.5 * r / 2^32) */
 	return base * 3 / 4 + (int64_t)(((uint64_t)base * r) >> 33);
 }

@@ -24,6 +24,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "agent/clock.h"
 #include "agent/log.h"
 #include "agent/tls.h"
 
@@ -51,15 +52,6 @@ struct tls_conn {
 /* ------------------------------------------------------------------ */
 /* Time and waiting */
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool
 conn_cancelled(const struct tls_conn *c)
 {
@@ -67,7 +59,7 @@ conn_cancelled(const struct tls_conn *c)
 }
 
 /* Wait until fd is ready for events, c is cancelled, or deadline (ms, from
- * now_ms) passes.  Returns 1 ready, 0 timeout, -1 cancelled or poll error
+ * clock_mono_ms) passes.  Returns 1 ready, 0 timeout, -1 cancelled or poll error
  * (errno-style reason in *why). */
 static int
 wait_fd(struct tls_conn *c, int fd, short events, int64_t deadline, const char **why)
@@ -77,7 +69,7 @@ wait_fd(struct tls_conn *c, int fd, short events, int64_t deadline, const char *
 			{ .fd = fd, .events = events },
 			{ .fd = c->cancel_fd, .events = POLLIN },
 		};
-		int64_t left = deadline < 0 ? -1 : deadline - now_ms();
+		int64_t left = deadline < 0 ? -1 : deadline - clock_mono_ms();
 		int r;
 
 		if (conn_cancelled(c)) {
@@ -107,7 +99,7 @@ wait_fd(struct tls_conn *c, int fd, short events, int64_t deadline, const char *
 static int64_t
 deadline_from_now(const struct tls_conn *c)
 {
-	return now_ms() + (int64_t)c->timeout_s * 1000;
+	return clock_mono_ms() + (int64_t)c->timeout_s * 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -791,7 +783,7 @@ tls_conn_describe(const struct tls_conn *c)
 enum tls_wait
 tls_conn_wait(struct tls_conn *c, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 
 	if (c->fd < 0)
 		return TLS_WAIT_ERROR;
