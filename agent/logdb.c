@@ -14,6 +14,7 @@
 #include <libetpan/libetpan.h>
 #include <sqlite3.h>
 
+#include "agent/agent.h"
 #include "agent/logdb.h"
 #include "smime/mime.h"
 #include "webui/fold.h"
@@ -47,7 +48,8 @@ static const char schema[] =
     "  verify_ms INTEGER,"
     "  journal_id INTEGER,"
     "  search TEXT NOT NULL,"
-    "  report TEXT NOT NULL);"
+    "  report TEXT NOT NULL,"
+    "  att_verdict TEXT);"
     "CREATE INDEX IF NOT EXISTS messages_time ON messages (time DESC, id DESC);"
     "CREATE INDEX IF NOT EXISTS messages_acct ON messages (account, time DESC, id DESC);"
     "CREATE INDEX IF NOT EXISTS messages_verdict ON messages (verdict, time DESC, id DESC);"
@@ -110,6 +112,34 @@ exec_sql(struct logdb *l, const char *sql, struct kerr *err)
 	return true;
 }
 
+/* A log made before messages.att_verdict existed (schema version 1 all the
+ * same): add the column, NULL in the old rows (their attachments' combined
+ * verdict is not known without the report's per-attachment verdicts). */
+static bool
+add_att_verdict(struct logdb *l, struct kerr *err)
+{
+	sqlite3_stmt *st = NULL;
+	bool found = false;
+	int rc;
+
+	if (sqlite3_prepare_v2(l->db, "PRAGMA table_info(messages)", -1, &st, NULL) != SQLITE_OK) {
+		db_err(err, l->db, "table_info");
+		return false;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		if (name != NULL && strcmp(name, "att_verdict") == 0)
+			found = true;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_err(err, l->db, "table_info");
+		return false;
+	}
+	return found || exec_sql(l, "ALTER TABLE messages ADD COLUMN att_verdict TEXT", err);
+}
+
 struct logdb *
 logdb_open(const char *path, struct kerr *err)
 {
@@ -140,7 +170,7 @@ logdb_open(const char *path, struct kerr *err)
 	}
 	if (!exec_sql(l, "BEGIN IMMEDIATE", err))
 		goto fail;
-	if (!exec_sql(l, schema, err) || !exec_sql(l, "PRAGMA user_version = 1", err)) {
+	if (!exec_sql(l, schema, err) || !add_att_verdict(l, err) || !exec_sql(l, "PRAGMA user_version = 1", err)) {
 		(void)sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
 	}
@@ -979,14 +1009,14 @@ bind_text(sqlite3_stmt *st, int i, const char *s)
 static const char insert_sql[] =
     "INSERT INTO messages (time, direction, account, address, folder, uidvalidity, uid, message_id,"
     " from_addr, from_name, to_addrs, subject, date_hdr, verdict, reasons, signer, signer_email,"
-    " attachments, n_attachments, size, verify_ms, journal_id, search, report)"
+    " attachments, n_attachments, size, verify_ms, journal_id, search, report, att_verdict)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-    " ?21, ?22, ?23, ?24)";
+    " ?21, ?22, ?23, ?24, ?25)";
 
 /* Bind the row's columns to insert_sql's parameters. */
 static void
 row_bind(sqlite3_stmt *st, const struct row *w, const char *direction, const struct logdb_place *p,
-    const char *verdict, size_t n_atts, size_t size, int64_t verify_ms, int64_t journal_id)
+    const char *verdict, size_t n_atts, size_t size, int64_t verify_ms, int64_t journal_id, const char *att_verdict)
 {
 	sqlite3_bind_int64(st, 1, (int64_t)time(NULL));
 	bind_text(st, 2, direction);
@@ -1021,6 +1051,7 @@ row_bind(sqlite3_stmt *st, const struct row *w, const char *direction, const str
 		sqlite3_bind_null(st, 22);
 	bind_text(st, 23, w->search.data);
 	bind_text(st, 24, w->report);
+	bind_text(st, 25, att_verdict);
 }
 
 static bool
@@ -1137,7 +1168,8 @@ logdb_add_incoming(struct logdb *l, const struct logdb_place *p, const char *msg
 	sqlite3_stmt *st = NULL;
 	bool ok = false, in_tx = false;
 	int64_t id;
-	enum smime_verdict v = r != NULL ? r->verdict : SMIME_VERDICT_MALFORMED;
+	enum smime_verdict v = r != NULL ? r->verdict : SMIME_VERDICT_MALFORMED, att_v = SMIME_VERDICT_UNSIGNED;
+	bool has_att;
 
 	row_build(&w, msg, len, r, v, false);
 	pthread_mutex_lock(&l->lock);
@@ -1161,7 +1193,11 @@ logdb_add_incoming(struct logdb *l, const struct logdb_place *p, const char *msg
 		db_err(err, l->db, "prepare insert");
 		goto out;
 	}
-	row_bind(st, &w, "in", p, smime_verdict_code(v), r != NULL ? r->n_attachments : 0, len, verify_ms, 0);
+	/* the signed attachments' combined verdict: the same as the second
+	 * keyword's (inbox.c); NULL when no attachment is signed */
+	has_att = inbox_attachment_verdict(r, &att_v);
+	row_bind(st, &w, "in", p, smime_verdict_code(v), r != NULL ? r->n_attachments : 0, len, verify_ms, 0,
+	    has_att ? smime_verdict_code(att_v) : NULL);
 	if (!step_done(l, st, "insert", err))
 		goto out;
 	id = sqlite3_last_insert_rowid(l->db);
@@ -1222,7 +1258,7 @@ logdb_add_outgoing(struct logdb *l, const struct logdb_place *p, int64_t journal
 		db_err(err, l->db, "prepare insert");
 		goto out;
 	}
-	row_bind(st, &w, "out", p, "pending", 0, len, -1, journal_id);
+	row_bind(st, &w, "out", p, "pending", 0, len, -1, journal_id, NULL);
 	if (!step_done(l, st, "insert", err) || !exec_sql(l, "COMMIT", err))
 		goto out;
 	in_tx = false;

@@ -20,6 +20,11 @@ const char *const webui_verdicts[] = {
 };
 const size_t webui_n_verdicts = sizeof(webui_verdicts) / sizeof(webui_verdicts[0]);
 
+/* The attachment filter's values (att=): any signed attachment, or the
+ * signed attachments' combined verdict (agent/logdb.h att_verdict). */
+static const char *const att_verdicts[] = { "any", "valid", "partial", "invalid", "indeterminate" };
+#define N_ATT_VERDICTS (sizeof(att_verdicts) / sizeof(att_verdicts[0]))
+
 /* --- small parsers --- */
 
 static int64_t
@@ -143,7 +148,7 @@ url_encode(struct buf *b, const char *s)
 	}
 }
 
-static const char *const filter_keys[] = { "direction", "verdict", "account", "from", "to", "q" };
+static const char *const filter_keys[] = { "direction", "verdict", "att", "account", "from", "to", "q" };
 
 /* The filter's part of the query string ("direction=in&q=..."), caller owns. */
 static char *
@@ -292,6 +297,20 @@ webui_render(struct webui *w, struct webui_req *r, unsigned code, const char *na
 			}
 			json_object_object_add(f, "verdicts", vs);
 			json_object_object_add(f, "directions", ds);
+			{
+				struct json_object *as = json_object_new_array();
+				const char *att = webui_arg(r, "att");
+
+				for (size_t i = 0; i < N_ATT_VERDICTS; i++) {
+					struct json_object *e = json_object_new_object();
+
+					add_str(e, "code", att_verdicts[i]);
+					json_object_object_add(e, "selected", json_object_new_boolean(att != NULL &&
+					    strcmp(att, att_verdicts[i]) == 0));
+					json_object_array_add(as, e);
+				}
+				json_object_object_add(f, "atts", as);
+			}
 		}
 		json_object_object_add(ctx, "filter", f);
 	}
@@ -373,6 +392,10 @@ read_filter(struct webui_req *r, struct filter_ctx *fc)
 	v = webui_arg(r, "verdict");
 	if (v != NULL && verdict_known(v))
 		fc->f.verdict = v;
+	v = webui_arg(r, "att");
+	for (size_t i = 0; v != NULL && i < N_ATT_VERDICTS; i++)
+		if (strcmp(v, att_verdicts[i]) == 0)
+			fc->f.att_verdict = v;
 	v = webui_arg(r, "account");
 	if (v != NULL && v[0] != '\0' && strlen(v) <= 128)
 		fc->f.account = v;
@@ -525,7 +548,7 @@ void
 webui_csv_row(struct buf *out, struct json_object *row)
 {
 	static const char *const cols[] = { "id", "time", "direction", "account", "from_addr",
-		"from_name", "to_addrs", "subject", "attachments", "verdict", "reasons", "signer" };
+		"from_name", "to_addrs", "subject", "attachments", "verdict", "reasons", "signer", "att_verdict" };
 	struct json_object *v;
 
 	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
@@ -596,7 +619,7 @@ csv_read(void *cls, uint64_t pos, char *buf, size_t max)
 	if (!cs->header) {
 		cs->header = true;
 		buf_appends(&cs->out, "\xEF\xBB\xBF" "id,time,direction,account,from,from_name,to,subject,"
-		    "attachments,verdict,reasons,signer\r\n");
+		    "attachments,verdict,reasons,signer,attachment_verdict\r\n");
 	}
 	while (cs->off == cs->out.len && !cs->done) {
 		buf_reset(&cs->out);
@@ -640,6 +663,7 @@ webui_page_csv(struct webui *w, struct webui_req *r)
 	KEEP(verdict, 1);
 	KEEP(account, 2);
 	KEEP(q, 3);
+	KEEP(att_verdict, 4);
 #undef KEEP
 	if (!r->sess.admin) {
 		snprintf(cs->account, sizeof(cs->account), "%s", r->sess.account);

@@ -68,6 +68,8 @@ struct conn {
 	uint64_t tick;
 	struct fts_cached fts[FTS_CACHE];
 	int64_t data_version;           /* PRAGMA data_version the fts entries are for */
+	bool att;                       /* messages has att_verdict (logs made before it
+	                                 * lack it until the agent opens them) */
 };
 
 struct store {
@@ -253,6 +255,14 @@ conn_open(struct conn *c, const char *path, struct kerr *err)
 			    path);
 		return false;
 	}
+	{
+		/* read-only: a log the agent has not opened since att_verdict
+		 * came is read without it (no attachment verdicts) */
+		sqlite3_stmt *st = NULL;
+
+		c->att = sqlite3_prepare_v2(c->db, "SELECT att_verdict FROM messages LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+		sqlite3_finalize(st);
+	}
 	return true;
 }
 
@@ -392,10 +402,11 @@ words_json(const char *s)
 }
 
 #define LIST_COLS "m.id, m.time, m.direction, m.account, m.address, m.from_addr, m.from_name," \
-	" m.to_addrs, m.subject, m.verdict, m.reasons, m.signer, m.attachments, m.n_attachments"
+	" m.to_addrs, m.subject, m.verdict, m.reasons, m.signer, m.attachments, m.n_attachments, "
+/* then "m.att_verdict", or "NULL" for a log without the column */
 static const char *const list_keys[] = {
 	"id", "time", "direction", "account", "address", "from_addr", "from_name", "to_addrs",
-	"subject", "verdict", "reasons", "signer", "attachments", "n_attachments",
+	"subject", "verdict", "reasons", "signer", "attachments", "n_attachments", "att_verdict",
 };
 #define LIST_REASONS 10         /* list_keys[LIST_REASONS] is "reasons" */
 
@@ -479,7 +490,7 @@ enum plan {
  * planner off the column indexes (PLAN_FTS). */
 static void
 filter_sql(struct buf *sql, struct binds *b, const struct store_filter *f, const char *fts, bool keyset,
-    enum plan plan)
+    enum plan plan, bool att)
 {
 	const char *p = plan == PLAN_FTS ? "+" : "";
 
@@ -506,6 +517,18 @@ filter_sql(struct buf *sql, struct binds *b, const struct store_filter *f, const
 	if (f->verdict != NULL && f->verdict[0] != '\0') {
 		buf_printf(sql, " AND %sm.verdict = ?", p);
 		bind_s(b, f->verdict);
+	}
+	if (f->att_verdict != NULL && f->att_verdict[0] != '\0') {
+		/* no index: a filter on it walks the page's index (see
+		 * docs/WEB.md for the figures) */
+		if (!att)
+			buf_appends(sql, " AND 0");     /* a log without the column: none known */
+		else if (strcmp(f->att_verdict, "any") == 0)
+			buf_appends(sql, " AND m.att_verdict IS NOT NULL");
+		else {
+			buf_appends(sql, " AND m.att_verdict = ?");
+			bind_s(b, f->att_verdict);
+		}
 	}
 	if (f->from_time != 0) {
 		buf_printf(sql, " AND %sm.time >= ?", p);
@@ -544,16 +567,18 @@ walk_index(const struct store_filter *f)
 }
 
 static void
-select_sql(struct buf *sql, struct binds *b, const struct store_filter *f, const char *fts, enum plan plan,
-    unsigned limit)
+select_sql(struct buf *sql, struct binds *b, const struct conn *c, const struct store_filter *f, const char *fts,
+    enum plan plan, unsigned limit)
 {
-	buf_appends(sql, "SELECT " LIST_COLS " FROM messages AS m");
+	buf_appends(sql, "SELECT " LIST_COLS);
+	buf_appends(sql, c->att ? "m.att_verdict" : "NULL");
+	buf_appends(sql, " FROM messages AS m");
 	if (plan == PLAN_FTS)
 		buf_appends(sql, " NOT INDEXED");
 	else if (plan == PLAN_WALK)
 		buf_printf(sql, " INDEXED BY %s", walk_index(f));
 	buf_appends(sql, " WHERE 1");
-	filter_sql(sql, b, f, fts, plan != PLAN_ALL, plan);
+	filter_sql(sql, b, f, fts, plan != PLAN_ALL, plan, c->att);
 	buf_appends(sql, " ORDER BY m.time DESC, m.id DESC");
 	if (limit > 0) {
 		buf_appends(sql, " LIMIT ?");
@@ -758,7 +783,7 @@ list_recent(struct conn *c, const struct store_filter *f, const char *ids, bool 
 	size_t got;
 	int res = -1, rc;
 
-	select_sql(&sql, &b, f, ids, PLAN_FTS, limit + 1);
+	select_sql(&sql, &b, c, f, ids, PLAN_FTS, limit + 1);
 	buf_append(&sql, "", 1);
 	if (!run_list(c, sql.data, &b, limit, rows, next_r, err))
 		goto out;
@@ -854,7 +879,7 @@ store_list(struct store *s, const struct store_filter *f, struct kerr *err)
 			plan = PLAN_WALK;
 		}
 	}
-	select_sql(&sql, &b, f, plan == PLAN_FTS ? ids.data : fts, plan, limit + 1);
+	select_sql(&sql, &b, c, f, plan == PLAN_FTS ? ids.data : fts, plan, limit + 1);
 	buf_append(&sql, "", 1);
 	if (!run_list(c, sql.data, &b, limit, rows, &next, err))
 		goto fail;
@@ -893,9 +918,9 @@ store_list_plan(struct store *s, const struct store_filter *f, struct kerr *err)
 		return buf_steal(&plan, NULL);
 	}
 	buf_appends(&sql, "EXPLAIN QUERY PLAN ");
-	select_sql(&sql, &b, f, fts, PLAN_INDEX, 51);
-	buf_append(&sql, "", 1);
 	c = conn_get(s);
+	select_sql(&sql, &b, c, f, fts, PLAN_INDEX, 51);
+	buf_append(&sql, "", 1);
 	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err)) {
 		conn_put(c);
 		buf_release(&sql);
@@ -937,7 +962,7 @@ store_each(struct store *s, const struct store_filter *f, bool (*cb)(void *ctx, 
 		goto out;
 	}
 	c = conn_get(s);
-	select_sql(&sql, &b, f, fts, PLAN_ALL, 0);
+	select_sql(&sql, &b, c, f, fts, PLAN_ALL, 0);
 	buf_append(&sql, "", 1);
 	if ((st = stmt(c, sql.data, err)) == NULL || !bind_all(st, &b, err))
 		goto out;
@@ -1096,7 +1121,7 @@ store_message(struct store *s, int64_t id, const char *const *accounts, size_t n
 		"id", "time", "direction", "account", "address", "folder", "uidvalidity", "uid",
 		"message_id", "from_addr", "from_name", "to_addrs", "subject", "date_hdr", "verdict",
 		"reasons", "signer", "signer_email", "attachments", "n_attachments", "size", "verify_ms",
-		"journal_id", "report",
+		"journal_id", "report", "att_verdict",
 	};
 	struct json_object *msg = NULL;
 	struct conn *c = conn_get(s);
@@ -1104,9 +1129,12 @@ store_message(struct store *s, int64_t id, const char *const *accounts, size_t n
 	int64_t journal_id = 0;
 	int rc;
 
-	st = stmt(c, "SELECT id, time, direction, account, address, folder, uidvalidity, uid, message_id,"
+	st = stmt(c, c->att ? "SELECT id, time, direction, account, address, folder, uidvalidity, uid, message_id,"
 	    " from_addr, from_name, to_addrs, subject, date_hdr, verdict, reasons, signer, signer_email,"
-	    " attachments, n_attachments, size, verify_ms, journal_id, report FROM messages WHERE id = ?", err);
+	    " attachments, n_attachments, size, verify_ms, journal_id, report, att_verdict FROM messages WHERE id = ?"
+	    : "SELECT id, time, direction, account, address, folder, uidvalidity, uid, message_id,"
+	    " from_addr, from_name, to_addrs, subject, date_hdr, verdict, reasons, signer, signer_email,"
+	    " attachments, n_attachments, size, verify_ms, journal_id, report, NULL FROM messages WHERE id = ?", err);
 	if (st == NULL)
 		goto fail;
 	sqlite3_bind_int64(st, 1, id);

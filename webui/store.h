@@ -29,6 +29,9 @@ void store_close(struct store **sp);
 struct store_filter {
 	const char *direction;          /* "in", "out" or NULL */
 	const char *verdict;            /* a verdict code or NULL */
+	const char *att_verdict;        /* signed attachments: "any" (att_verdict not
+	                                 * NULL), a verdict code (valid, partial,
+	                                 * invalid, indeterminate), or NULL */
 	const char *const *accounts;    /* only these accounts (NULL: all); for non-admins */
 	size_t n_accounts;
 	const char *account;            /* the filter box: one account or NULL */
@@ -45,7 +48,9 @@ struct store_filter {
 
 /* The log page: { "rows": [ {id,time,direction,account,address,from_addr,
  * from_name,to_addrs,subject,verdict,reasons:[...],signer,attachments,
- * n_attachments}, ...], "next": {"time":t,"id":i} | null } */
+ * n_attachments,att_verdict}, ...], "next": {"time":t,"id":i} | null }
+ * att_verdict: the signed attachments' combined verdict (logdb.h), null
+ * when none is signed (and in a log made before the column existed). */
 struct json_object *store_list(struct store *s, const struct store_filter *f, struct kerr *err);
 
 /* Every row of the filter, oldest..newest order irrelevant, streamed to a
@@ -54,7 +59,8 @@ bool store_each(struct store *s, const struct store_filter *f,
     bool (*cb)(void *ctx, struct json_object *row), void *ctx, struct kerr *err);
 
 /* One message: the row, its parsed "report", "evidence": [ {sig,kind,source,
- * size,sha256} ], and for 'out' the journal "steps": [ {time,state,detail} ].
+ * size,sha256} ], and for 'out' the journal "steps": [ {time,state,detail} ];
+ * the row includes "att_verdict" as in store_list.
  * NULL + KERR_PERM when there is no such id (or accounts excludes it). */
 struct json_object *store_message(struct store *s, int64_t id, const char *const *accounts,
     size_t n_accounts, struct kerr *err);

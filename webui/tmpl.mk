@@ -6,7 +6,7 @@ webui_libwebui_a_SOURCES += webui/tmpl.h webui/tmpl.c
 # setting points there) and shipped in the tarball.
 templatesdir = $(pkgdatadir)/templates
 dist_templates_DATA = templates/head.html templates/nav.html templates/footer.html \
-	templates/verdict.html templates/reasons.html templates/login.html templates/log.html \
+	templates/verdict.html templates/attverdict.html templates/reasons.html templates/login.html templates/log.html \
 	templates/message.html templates/accounts.html templates/overview.html templates/error.html
 i18ndir = $(templatesdir)/i18n
 dist_i18n_DATA = templates/i18n/vi.json templates/i18n/en.json

@@ -94,8 +94,8 @@ logfill_open(struct logfill *f, const char *path, bool journal)
 		goto fail;
 	if (!prepare(f, "INSERT INTO messages (time, direction, account, address, folder, uidvalidity, uid,"
 	    " message_id, from_addr, from_name, to_addrs, subject, date_hdr, verdict, reasons, signer,"
-	    " signer_email, attachments, n_attachments, size, verify_ms, journal_id, search, report)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &f->ins_msg) ||
+	    " signer_email, attachments, n_attachments, size, verify_ms, journal_id, search, report,"
+	    " att_verdict) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &f->ins_msg) ||
 	    !prepare(f, "INSERT INTO evidence (message, sig, kind, source, data) VALUES (?,?,?,?,?)",
 	    &f->ins_ev) ||
 	    !prepare(f, "INSERT INTO account_status (account, address, state, since, last_idle, backlog,"
@@ -331,6 +331,33 @@ json_reasons(struct buf *b, const char *reasons)
 	buf_appends(b, "]");
 }
 
+/* The verdict of the row's .pdf attachments in the made report. */
+static const char *
+pdf_verdict(const struct logfill_row *r)
+{
+	if (strcmp(r->direction, "out") != 0 && r->att_verdict != NULL)
+		return r->att_verdict;
+	return r->signer != NULL ? "valid" : "unsigned";
+}
+
+/* messages.att_verdict for the row (see logfill.h): the signed
+ * attachments' combined verdict, NULL when none is signed. */
+static const char *
+row_att_verdict(const struct logfill_row *r)
+{
+	const char *v;
+
+	if (strcmp(r->direction, "out") == 0)
+		return NULL;
+	if (r->report != NULL)
+		v = r->att_verdict;
+	else if (r->attachments != NULL && strstr(r->attachments, ".pdf") != NULL)
+		v = pdf_verdict(r);
+	else
+		v = NULL;
+	return v != NULL && strcmp(v, "unsigned") != 0 ? v : NULL;
+}
+
 /* A report in the agent/logdb.h shape, made from the row. */
 static void
 make_report(struct logfill *f, const struct logfill_row *r, struct buf *b)
@@ -419,7 +446,7 @@ make_report(struct logfill *f, const struct logfill_row *r, struct buf *b)
 			buf_appends(b, ",\"content_type\":");
 			jstr(b, content_type(name));
 			buf_printf(b, ",\"size\":%u,\"sha256\":\"%s\",\"verdict\":", 20000 + rndn(f, 400000), sha);
-			jstr(b, strstr(name, ".pdf") != NULL ? (signed_ ? "valid" : "unsigned") : NULL);
+			jstr(b, strstr(name, ".pdf") != NULL ? pdf_verdict(r) : NULL);
 			buf_appends(b, "}");
 			first = false;
 			p += n;
@@ -587,6 +614,7 @@ logfill_row(struct logfill *f, const struct logfill_row *r, int64_t *id_r)
 		sqlite3_bind_int64(st, 22, journal_id);
 	bind_text(st, 23, folded);
 	bind_text(st, 24, r->report != NULL ? r->report : report.data);
+	bind_text(st, 25, row_att_verdict(r));
 	if (!step_done(f, st))
 		goto out;
 	id = sqlite3_last_insert_rowid(f->db);
@@ -636,6 +664,15 @@ static const struct verdict_mix in_mix[] = {
 	{ 5, "partial", { "partial-coverage", "partial-coverage modified-after-signing" } },
 	{ 3, "encrypted", { "" } },
 	{ 3, "malformed", { "malformed" } },
+};
+/* A signed PDF's own verdict, whatever the message's: official documents
+ * come signed in the PDF, often in a mail without a signature. */
+static const struct verdict_mix pdf_mix[] = {
+	{ 70, "valid", { "" } },
+	{ 15, "unsigned", { "" } },
+	{ 6, "indeterminate", { "" } },
+	{ 5, "invalid", { "" } },
+	{ 4, "partial", { "" } },
 };
 static const struct verdict_mix out_mix[] = {
 	{ 92, "sent", { "" } },
@@ -738,6 +775,11 @@ random_row(struct logfill *f, struct logfill_row *r, struct scratch *s, uint64_t
 	}
 	r->attachments = na > 0 ? s->attachments : NULL;
 	r->n_attachments = (int)na;
+	if (!out && r->attachments != NULL && strstr(r->attachments, ".pdf") != NULL) {
+		const char *unused;
+
+		r->att_verdict = pick_mix(f, pdf_mix, sizeof(pdf_mix) / sizeof(pdf_mix[0]), &unused)->verdict;
+	}
 	r->size = 8000 + rndn(f, 900000);
 	r->verify_ms = 3 + rndn(f, 60);
 	if (hostile) {

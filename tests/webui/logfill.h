@@ -52,6 +52,12 @@ struct logfill_row {
 	int64_t size, verify_ms, journal_id;
 	const char *report;
 	int n_evidence;                 /* evidence blobs (certificate, crl, ocsp), 0..3 */
+	/* 'in' rows: the verdict of every .pdf attachment in the made report
+	 * ("unsigned": none is signed); NULL: as the message (valid when it
+	 * has a signer, else unsigned).  messages.att_verdict gets it when a
+	 * .pdf is attached and it is not "unsigned" (with report given: when
+	 * set and not "unsigned"); 'out' rows: always NULL. */
+	const char *att_verdict;
 };
 bool logfill_row(struct logfill *f, const struct logfill_row *r, int64_t *id_r);
 

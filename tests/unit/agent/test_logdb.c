@@ -348,6 +348,128 @@ START_TEST(fts_folded)
 }
 END_TEST
 
+/* Set the fake report's attachments: n verdicts (SMIME_VERDICT_*). */
+static void
+set_atts(struct smime_report *r, const enum smime_verdict *v, size_t n)
+{
+	for (size_t i = 0; i < r->n_attachments; i++) {
+		free(r->attachments[i].name);
+		free(r->attachments[i].content_type);
+	}
+	free(r->attachments);
+	r->attachments = calloc(n + 1, sizeof(*r->attachments));
+	r->n_attachments = n;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "QD-%zu.pdf", i);
+		r->attachments[i].name = strdup(name);
+		r->attachments[i].content_type = strdup("application/pdf");
+		r->attachments[i].size = 5;
+		strcpy(r->attachments[i].sha256, "ab");
+		r->attachments[i].verdict = v[i];
+	}
+}
+
+/* messages.att_verdict: the signed attachments' worst verdict, as the
+ * second keyword's (inbox_attachment_verdict), NULL when none is signed
+ * and for 'out' rows. */
+START_TEST(attachment_verdict)
+{
+	static const struct {
+		enum smime_verdict msg, att[3];
+		size_t n;
+		const char *want;
+	} cases[] = {
+		{ SMIME_VERDICT_VALID, { SMIME_VERDICT_UNSIGNED }, 1, NULL },
+		{ SMIME_VERDICT_VALID, { 0 }, 0, NULL },
+		/* the usual official document: an unsigned mail, a signed PDF */
+		{ SMIME_VERDICT_UNSIGNED, { SMIME_VERDICT_VALID, SMIME_VERDICT_UNSIGNED }, 2, "valid" },
+		{ SMIME_VERDICT_VALID, { SMIME_VERDICT_VALID, SMIME_VERDICT_PARTIAL }, 2, "partial" },
+		{ SMIME_VERDICT_VALID, { SMIME_VERDICT_PARTIAL, SMIME_VERDICT_MALFORMED, SMIME_VERDICT_VALID }, 3,
+		    "indeterminate" },
+		{ SMIME_VERDICT_INVALID, { SMIME_VERDICT_ENCRYPTED }, 1, "indeterminate" },
+		{ SMIME_VERDICT_VALID, { SMIME_VERDICT_INDETERMINATE, SMIME_VERDICT_INVALID, SMIME_VERDICT_VALID }, 3,
+		    "invalid" },
+	};
+	struct logdb *l = open_log();
+	struct kerr e = KERR_INIT;
+	struct logdb_place p = place1;
+	struct logdb_place po = { "vanthu", "vanthu@benluc.longan.gov.vn", "Ký số", 9, 3 };
+	sqlite3 *db;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct smime_report *r = fake_report(cases[i].msg, 0);
+		int64_t id = 0;
+		char sql[128];
+
+		set_atts(r, cases[i].att, cases[i].n);
+		p.uid = (uint32_t)(100 + i);
+		ck_assert_msg(logdb_add_incoming(l, &p, msg1, strlen(msg1), r, 3, &id, &e), "%s", e.msg);
+		db = ro();
+		snprintf(sql, sizeof(sql), "SELECT att_verdict FROM messages WHERE id = %lld", (long long)id);
+		is_q(db, sql, cases[i].want);
+		snprintf(sql, sizeof(sql), "SELECT verdict FROM messages WHERE id = %lld", (long long)id);
+		is_q(db, sql, smime_verdict_code(cases[i].msg));
+		sqlite3_close(db);
+		smime_report_free(&r);
+	}
+	/* no report (could not verify): none */
+	p.uid = 99;
+	ck_assert(logdb_add_incoming(l, &p, msg1, strlen(msg1), NULL, 3, NULL, &e));
+	ck_assert(logdb_add_outgoing(l, &po, 41, msg1, strlen(msg1), &e));
+	ck_assert(logdb_set_outgoing(l, 41, "sent", "250 ok", &e));
+	db = ro();
+	is_q(db, "SELECT count(*) FROM messages WHERE uid = 99 AND att_verdict IS NULL", "1");
+	is_q(db, "SELECT count(*) FROM messages WHERE direction = 'out' AND att_verdict IS NULL", "1");
+	is_q(db, "SELECT count(*) FROM messages WHERE att_verdict IS NOT NULL", "5");
+	sqlite3_close(db);
+	logdb_close(&l);
+}
+END_TEST
+
+/* A log made before att_verdict existed (the same schema version 1) opens:
+ * the column is added, the old rows keep NULL, new rows get it. */
+START_TEST(old_log_gets_column)
+{
+	static const enum smime_verdict valid[1] = { SMIME_VERDICT_VALID };
+	struct logdb *l = open_log();
+	struct smime_report *r = fake_report(SMIME_VERDICT_UNSIGNED, 0);
+	struct kerr e = KERR_INIT;
+	struct logdb_place p = place1;
+	sqlite3 *db;
+
+	set_atts(r, valid, 1);
+	ck_assert(logdb_add_incoming(l, &p, msg1, strlen(msg1), r, 3, NULL, &e));
+	logdb_close(&l);
+	/* make it an earlier build's log: no att_verdict column */
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, "ALTER TABLE messages DROP COLUMN att_verdict", NULL, NULL, NULL) == SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	db = ro();
+	is_q(db, "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'att_verdict'", "0");
+	is_q(db, "PRAGMA user_version", "1");
+	sqlite3_close(db);
+
+	l = open_log();
+	p.uid = 6;
+	ck_assert_msg(logdb_add_incoming(l, &p, msg1, strlen(msg1), r, 3, NULL, &e), "%s", e.msg);
+	db = ro();
+	is_q(db, "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'att_verdict'", "1");
+	is_q(db, "PRAGMA user_version", "1");
+	is_q(db, "SELECT att_verdict FROM messages WHERE uid = 5", NULL);
+	is_q(db, "SELECT att_verdict FROM messages WHERE uid = 6", "valid");
+	is_q(db, "SELECT verdict FROM messages WHERE uid = 6", "unsigned");
+	sqlite3_close(db);
+	logdb_close(&l);
+	/* and opening again does not add it twice */
+	l = open_log();
+	logdb_close(&l);
+	smime_report_free(&r);
+}
+END_TEST
+
 START_TEST(outgoing_lifecycle)
 {
 	struct logdb *l = open_log();
@@ -623,6 +745,8 @@ make_suite(void)
 	tcase_add_test(tc, incoming_row);
 	tcase_add_test(tc, fts_folded);
 	tcase_add_test(tc, outgoing_lifecycle);
+	tcase_add_test(tc, attachment_verdict);
+	tcase_add_test(tc, old_log_gets_column);
 	tcase_add_test(tc, account_status);
 	tcase_add_test(tc, folder_state);
 	tcase_add_test(tc, hostile_verbatim);

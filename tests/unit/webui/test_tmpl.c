@@ -559,7 +559,7 @@ has_path(struct json_object *o, const char *name)
 }
 
 static const char *const page_names[] = { "login", "log", "message", "accounts", "overview", "error" };
-static const char *const partial_names[] = { "head", "nav", "footer", "verdict", "reasons" };
+static const char *const partial_names[] = { "head", "nav", "footer", "verdict", "attverdict", "reasons" };
 
 /* Every {{t.x.y}} the templates use exists in both languages; no inline
  * style or script, no on*= handlers. */
