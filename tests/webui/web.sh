@@ -147,6 +147,47 @@ ok "CSV: hostile formulas are guarded with a quote" grep -q "'=" "$T/all.csv"
 curl -s -b "$T/user" "$B/log.csv?direction=in" >"$T/user.csv"
 ok "CSV of a user: only their account, only incoming" sh -c '
 	[ "$(tail -n +2 "$1" | cut -d, -f3,4 | sort -u)" = "in,vanthu" ]' _ "$T/user.csv"
+ok "CSV: the header names the attachment verdict column last" sh -c '
+	head -1 "$1" | tr -d "\r" | grep -q ",signer,attachment_verdict\$"' _ "$T/all.csv"
+
+# --- signed attachments (messages.att_verdict): badge, filter, CSV, links ---
+# records RE FILE: the CSV records (one per row) whose last column matches RE
+records() { grep '^[0-9]*,20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9],' "$2" | tr -d '\r' | grep -c ",$1\$"; }
+n_any=$(sqlite3 "$T/log.db" 'SELECT count(*) FROM messages WHERE att_verdict IS NOT NULL')
+n_valid=$(sqlite3 "$T/log.db" "SELECT count(*) FROM messages WHERE att_verdict = 'valid'")
+ok "the log has rows with signed attachments ($n_any, $n_valid valid)" test "$n_any" -gt "$n_valid" -a "$n_valid" -gt 0
+is "$(records '[a-z]\{1,\}' "$T/all.csv")" "$n_any" "CSV: the attachment verdict of every row that has one"
+curl -s -b "$T/admin" "$B/log.csv?att=valid" >"$T/att-valid.csv"
+is "$(records ".*" "$T/att-valid.csv")" "$n_valid" "CSV ?att=valid: one record per row with valid signed attachments"
+is "$(records 'valid' "$T/att-valid.csv")" "$n_valid" "CSV ?att=valid: each says valid"
+curl -s -b "$T/admin" "$B/log.csv?att=any" >"$T/att-any.csv"
+is "$(records '[a-z]\{1,\}' "$T/att-any.csv")" "$n_any" "CSV ?att=any: every row with a signed attachment, and only those"
+is "$(records '' "$T/att-any.csv")" "0" "CSV ?att=any: no row without one"
+curl -s -b "$T/admin" "$B/log.csv?att=bogus" >"$T/att-bogus.csv"
+ok "?att=bogus is ignored (everything)" cmp -s "$T/all.csv" "$T/att-bogus.csv"
+for v in valid partial invalid indeterminate; do
+	curl -s -b "$T/admin" "$B/log?att=$v" >"$T/att-$v.html"
+	n=$(sqlite3 "$T/log.db" "SELECT min(count(*), 50) FROM messages WHERE att_verdict = '$v'")
+	ok "/log?att=$v: $n rows, each with the $v attachment badge, no other" sh -c '
+		[ "$(grep -c "^<tr class=\"d-" "$1")" = "$2" ] && [ "$(grep -o "class=\"badge att a-[a-z]*\"" "$1" | wc -l)" = "$2" ] &&
+		[ -z "$(grep -o "class=\"badge att a-[a-z]*\"" "$1" | grep -v "a-$3\"")" ] &&
+		grep -q "<option value=\"$3\" selected>" "$1"' _ "$T/att-$v.html" "$n" "$v"
+done
+curl -s -b "$T/admin" "$B/log?att=any&direction=in" >"$T/att-any.html"
+ok "/log?att=any: the next page and CSV links keep att=" sh -c '
+	grep -q "rel=\"next\" href=\"/log?before=[0-9]*\.[0-9]*&amp;direction&#61;in&amp;att&#61;any\"" "$1" &&
+	grep -q "href=\"/log.csv?direction&#61;in&amp;att&#61;any\"" "$1"' _ "$T/att-any.html"
+# the usual official document: an unsigned mail with a validly signed PDF
+um=$(sqlite3 "$T/log.db" "SELECT id FROM messages WHERE verdict = 'unsigned' AND att_verdict = 'valid' AND account = 'vanthu' ORDER BY id DESC LIMIT 1")
+ok "the log has an unsigned mail of vanthu with a validly signed attachment" test -n "$um"
+curl -s -b "$T/user" "$B/message/$um" >"$T/um.html"
+ok "its message page shows both: no signature, attachment valid" sh -c '
+	grep -q "class=\"badge v-unsigned\">Không có chữ ký số<" "$1" &&
+	grep -q "class=\"badge att a-valid\">Tệp đính kèm: hợp lệ<" "$1"' _ "$T/um.html"
+curl -s -b "$T/user" "$B/log?verdict=unsigned&att=valid&lang=en" >"$T/um-log.html"
+ok "the user's log, unsigned + attachment valid, in English: the row with both badges" sh -c '
+	grep -q "href=\"/message/$2\"" "$1" && grep -q "class=\"badge att a-valid\">Attachment: valid<" "$1" &&
+	! grep -q "class=\"badge v-[a-tv-z]" "$1"' _ "$T/um-log.html" "$um"
 
 # --- CSRF, cross-site, logout ---
 tok=$(csrf_of "$T/user")

@@ -217,7 +217,13 @@ START_TEST(csv_row)
 	ck_assert_ptr_nonnull(row);
 	webui_csv_row(&b, row);
 	ck_assert_str_eq(b.data, "7,2025-11-29 07:00,in,vanthu,a@b,'=cmd|' /C calc'!A0,\"x@y, z@w\","
-	    "\"Công văn \"\"số 1\"\"\",,invalid,digest-mismatch expired,CN=A\r\n");
+	    "\"Công văn \"\"số 1\"\"\",,invalid,digest-mismatch expired,CN=A,\r\n");
+	buf_release(&b);
+	/* the signed attachments' verdict: the last column */
+	json_object_object_add(row, "att_verdict", json_object_new_string("valid"));
+	webui_csv_row(&b, row);
+	ck_assert_str_eq(b.data, "7,2025-11-29 07:00,in,vanthu,a@b,'=cmd|' /C calc'!A0,\"x@y, z@w\","
+	    "\"Công văn \"\"số 1\"\"\",,invalid,digest-mismatch expired,CN=A,valid\r\n");
 	buf_release(&b);
 	json_object_put(row);
 }
