@@ -282,6 +282,10 @@ check_filter(struct json_object *r, void *ctx)
 		ck_assert_str_eq(jstr(r, "direction"), f->direction);
 	if (f->verdict != NULL)
 		ck_assert_str_eq(jstr(r, "verdict"), f->verdict);
+	if (f->att_verdict != NULL && strcmp(f->att_verdict, "any") == 0)
+		ck_assert_ptr_nonnull(jstr(r, "att_verdict"));
+	else if (f->att_verdict != NULL)
+		ck_assert_str_eq(jstr(r, "att_verdict"), f->att_verdict);
 	if (f->account != NULL)
 		ck_assert_str_eq(jstr(r, "account"), f->account);
 	if (f->from_time != 0)
@@ -323,6 +327,10 @@ oracle_count(const struct store_filter *f)
 		cat(where, sizeof(where), " AND direction = %Q", f->direction);
 	if (f->verdict != NULL)
 		cat(where, sizeof(where), " AND verdict = %Q", f->verdict);
+	if (f->att_verdict != NULL && strcmp(f->att_verdict, "any") == 0)
+		cat(where, sizeof(where), " AND att_verdict IS NOT NULL");
+	else if (f->att_verdict != NULL)
+		cat(where, sizeof(where), " AND att_verdict = %Q", f->att_verdict);
 	if (f->account != NULL)
 		cat(where, sizeof(where), " AND account = %Q", f->account);
 	if (f->from_time != 0)
@@ -360,6 +368,14 @@ START_TEST(every_filter)
 		{ .accounts = two, .n_accounts = 2, .verdict = "valid", .limit = 20 },
 		{ .accounts = two, .n_accounts = 2, .direction = "out", .from_time = NOW - 4 * 86400,
 		  .to_time = NOW - 2 * 86400 },
+		/* signed attachments (messages.att_verdict) */
+		{ .att_verdict = "any" },
+		{ .att_verdict = "valid", .limit = 100 },
+		{ .att_verdict = "invalid", .direction = "in" },
+		{ .att_verdict = "partial" },
+		{ .att_verdict = "indeterminate", .from_time = NOW - 6 * 86400 },
+		{ .att_verdict = "any", .verdict = "unsigned", .limit = 7 },
+		{ .att_verdict = "valid", .accounts = two, .n_accounts = 2 },
 	};
 
 	struct store *s = open_store(path);
@@ -394,6 +410,11 @@ START_TEST(query_plans_use_indexes)
 		{ { .direction = "out", .before_time = NOW, .before_id = 10 }, "messages_dir" },
 		{ { .from_time = NOW - 86400, .to_time = NOW }, "messages_time" },
 		{ { .account = "ketoan", .from_time = NOW - 86400, .to_time = NOW }, "messages_acct" },
+		/* the attachment filter walks the page's index (no index of its own) */
+		{ { .att_verdict = "valid" }, "messages_time" },
+		{ { .att_verdict = "any", .before_time = NOW, .before_id = 10 }, "messages_time" },
+		{ { .att_verdict = "invalid", .verdict = "unsigned" }, "messages_verdict" },
+		{ { .att_verdict = "partial", .account = "ketoan" }, "messages_acct" },
 	};
 	struct store *s = open_store(path);
 
@@ -731,6 +752,110 @@ START_TEST(message_detail)
 		json_object_put(m);
 	}
 	sqlite3_close(db);
+	store_close(&s);
+}
+END_TEST
+
+static void
+att_check(struct json_object *r, void *ctx)
+{
+	struct json_object *v = NULL;
+	int64_t id = jint(r, "id");
+	int64_t want = sql_int("SELECT att_verdict IS NOT NULL FROM messages WHERE id = %lld", (long long)id);
+
+	ck_assert_msg(json_object_object_get_ex(r, "att_verdict", &v), "row %lld: no att_verdict", (long long)id);
+	if (want) {
+		ck_assert_int_eq(sql_int("SELECT att_verdict = %Q FROM messages WHERE id = %lld",
+		    json_object_get_string(v), (long long)id), 1);
+		(*(size_t *)ctx)++;
+	} else {
+		ck_assert_msg(v == NULL, "row %lld: att_verdict %s, want null", (long long)id, json_object_get_string(v));
+	}
+}
+
+/* Rows and the message carry att_verdict (NULL when no attachment is
+ * signed), the same as the column. */
+START_TEST(attachment_verdicts)
+{
+	struct store *s = open_store(path);
+	struct kerr e = KERR_INIT;
+	struct json_object *m, *v = NULL;
+	struct store_filter f = { .limit = 500 };
+	size_t n_att = 0;
+
+	/* id_ngan: a signed mail with a PDF signed as the message is */
+	m = store_message(s, id_ngan, NULL, 0, &e);
+	ck_assert_msg(m != NULL, "%s", e.msg);
+	ck_assert_str_eq(jstr(m, "att_verdict"), "valid");
+	json_object_put(m);
+	/* an unsigned row whose PDF is not signed either: null */
+	m = store_message(s, id_edge[0], NULL, 0, &e);
+	ck_assert_msg(m != NULL, "%s", e.msg);
+	ck_assert(json_object_object_get_ex(m, "att_verdict", &v));
+	ck_assert_ptr_null(v);
+	json_object_put(m);
+	/* every listed row as the column says */
+	ck_assert_uint_eq(walk(s, f, att_check, &n_att, NULL),
+	    (size_t)sql_int("SELECT count(*) FROM messages"));
+	ck_assert_int_eq((int64_t)n_att, sql_int("SELECT count(*) FROM messages WHERE att_verdict IS NOT NULL"));
+	ck_assert_int_gt((int64_t)n_att, 0);
+	/* the realistic case is there: unsigned mail, valid PDF */
+	ck_assert_int_gt(sql_int("SELECT count(*) FROM messages WHERE verdict = 'unsigned' AND att_verdict = 'valid'"), 0);
+	ck_assert_int_eq(sql_int("SELECT count(*) FROM messages WHERE direction = 'out' AND att_verdict IS NOT NULL"), 0);
+	store_close(&s);
+}
+END_TEST
+
+/* A log an earlier agent made, not yet opened by this one (no att_verdict
+ * column): read as before, no attachment verdicts, the filter finds none. */
+START_TEST(log_without_att_column)
+{
+	char p[160];
+	struct logfill f;
+	struct logfill_row r = {
+		.time = NOW - 60, .direction = "in", .account = "vanthu", .address = "vanthu@benluc.longan.gov.vn",
+		.folder = "INBOX", .uidvalidity = 1, .uid = 1, .from_addr = "a@b.vn", .subject = "Cũ",
+		.verdict = "unsigned", .reasons = "", .attachments = "QD-1.pdf", .n_attachments = 1,
+		.att_verdict = "valid",
+	};
+	sqlite3 *db = NULL;
+	struct store *s;
+	struct kerr e = KERR_INIT;
+	struct json_object *page, *rows = NULL, *v = NULL;
+	int64_t id = 0;
+
+	snprintf(p, sizeof(p), "%s/old.db", dir);
+	ck_assert_msg(logfill_open(&f, p, false), "%s", f.err);
+	ck_assert_msg(logfill_row(&f, &r, &id), "%s", f.err);
+	logfill_close(&f);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, "ALTER TABLE messages DROP COLUMN att_verdict", NULL, NULL, NULL) == SQLITE_OK,
+	    "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	s = store_open(p, &e);
+	ck_assert_msg(s != NULL, "%s", e.msg);
+	{
+		struct store_filter all = { 0 }, att = { .att_verdict = "any" };
+
+		page = store_list(s, &all, &e);
+		ck_assert_msg(page != NULL, "%s", e.msg);
+		ck_assert(json_object_object_get_ex(page, "rows", &rows));
+		ck_assert_uint_eq(json_object_array_length(rows), 1);
+		ck_assert(json_object_object_get_ex(json_object_array_get_idx(rows, 0), "att_verdict", &v));
+		ck_assert_ptr_null(v);
+		json_object_put(page);
+		page = store_list(s, &att, &e);
+		ck_assert_msg(page != NULL, "%s", e.msg);
+		ck_assert(json_object_object_get_ex(page, "rows", &rows));
+		ck_assert_uint_eq(json_object_array_length(rows), 0);
+		json_object_put(page);
+	}
+	page = store_message(s, id, NULL, 0, &e);
+	ck_assert_msg(page != NULL, "%s", e.msg);
+	ck_assert_str_eq(jstr(page, "subject"), "Cũ");
+	ck_assert(json_object_object_get_ex(page, "att_verdict", &v));
+	ck_assert_ptr_null(v);
+	json_object_put(page);
 	store_close(&s);
 }
 END_TEST
@@ -1227,6 +1352,8 @@ make_suite(void)
 	tcase_add_test(tc, search_sees_new_rows);
 	tcase_add_test(tc, nonadmin_restriction);
 	tcase_add_test(tc, message_detail);
+	tcase_add_test(tc, attachment_verdicts);
+	tcase_add_test(tc, log_without_att_column);
 	tcase_add_test(tc, open_errors);
 	tcase_add_test(tc, log_only_database);
 	tcase_add_test(tc, each_streams);
