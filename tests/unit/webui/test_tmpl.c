@@ -700,6 +700,30 @@ START_TEST(pages_render)
 				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/log?before=1764360000.40&amp;verdict&#61;invalid&amp;q&#61;tran%20kim\""));
 				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/log.csv?verdict&#61;invalid&amp;q&#61;tran%20kim\""));
 				ck_assert_ptr_nonnull(strstr(out.data, "<option value=\"invalid\" selected>"));
+				/* the signed attachments' badge and filter (att_verdict) */
+				ck_assert_ptr_nonnull(strstr(out.data, "<select name=\"att\">"));
+				ck_assert_ptr_nonnull(strstr(out.data, "<option value=\"valid\" selected>"));
+				ck_assert(json_object_object_get_ex(t, "att", &w));
+				{
+					struct json_object *lab = NULL, *val = NULL;
+					char want[256];
+
+					ck_assert(json_object_object_get_ex(w, "label", &lab) &&
+					    json_object_object_get_ex(w, "valid", &val));
+					snprintf(want, sizeof(want), "<span class=\"badge att a-valid\">%s: %s</span>",
+					    json_object_get_string(lab), json_object_get_string(val));
+					ck_assert_msg(strstr(out.data, want) != NULL, "%s/log: no %s", langs[l], want);
+				}
+				/* an unknown code is shown as itself, escaped */
+				ck_assert_ptr_nonnull(strstr(out.data, "class=\"badge att a-made-up&quot; onerror&#61;alert(7)\""));
+				/* rows without it have no attachment badge: one per row that has it */
+				{
+					size_t n = 0;
+
+					for (const char *p = out.data; (p = strstr(p, "class=\"badge att ")) != NULL; p++)
+						n++;
+					ck_assert_uint_eq(n, 2);
+				}
 				ck_assert_ptr_nonnull(strstr(out.data, "href=\"/message/42\""));
 				ck_assert_ptr_nonnull(strstr(out.data, "2025-11-29 07:00:00"));
 				/* newest first, as given */
@@ -710,6 +734,7 @@ START_TEST(pages_render)
 				ck_assert_ptr_nonnull(strstr(out.data, "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"));
 				ck_assert_ptr_nonnull(strstr(out.data, "250 2.0.0 Ok: queued as 4XyZ"));
 				ck_assert_ptr_nonnull(strstr(out.data, "javascript:alert(6)"));  /* as text */
+				ck_assert_ptr_nonnull(strstr(out.data, "<span class=\"badge att a-partial\">"));
 			}
 			if (strcmp(name, "overview") == 0)
 				ck_assert_ptr_nonnull(strstr(out.data, "<rect x=\"40\" y=\"80\" width=\"200\" height=\"100\" class=\"v-valid\">"));
