@@ -188,7 +188,8 @@ async function main() {
 
 		// --- filter by verdict (kyso.js submits the form when a select changes) ---
 		await Promise.all([page.waitForURL(/verdict=invalid/), page.selectOption('select[name=verdict]', 'invalid')]);
-		const badges = await page.locator('table.log td.verdict .badge').evaluateAll((els) => els.map((e) => e.className));
+		// (the verdict badges; .att is the signed attachments' badge beside them)
+		const badges = await page.locator('table.log td.verdict .badge:not(.att)').evaluateAll((els) => els.map((e) => e.className));
 		ok(badges.length > 0 && badges.every((c) => c.split(' ').includes('v-invalid')), `filter by verdict: ${badges.length} rows, all invalid`, badges.join(','));
 		ok((await page.inputValue('select[name=verdict]')) === 'invalid', 'the filter keeps its choice');
 		const reasonItems = await page.locator('table.log ul.reasons li').count();
@@ -209,6 +210,21 @@ async function main() {
 			`the CSV has the filtered rows (${rows.length}), every one invalid`, header.join(','));
 		const risky = rows.flat().filter((c) => /^[=+\-@\t\r]/.test(c));
 		ok(risky.length === 0, 'no CSV cell starts a spreadsheet formula', risky.slice(0, 3).join(' | '));
+
+		// --- signed attachments: an unsigned mail with a validly signed PDF ---
+		await page.goto(base + '/log');
+		await Promise.all([page.waitForURL(/verdict=unsigned/), page.selectOption('select[name=verdict]', 'unsigned')]);
+		await Promise.all([page.waitForURL(/att=valid/), page.selectOption('select[name=att]', 'valid')]);
+		const attRows = await page.locator('table.log tbody tr').evaluateAll((trs) => trs.map((tr) => {
+			const v = tr.querySelector('td.verdict .badge:not(.att)'), a = tr.querySelector('td.verdict .badge.att');
+			return { v: v ? v.className + '|' + v.textContent : '', a: a ? a.className + '|' + a.textContent : '',
+				shown: a ? a.getBoundingClientRect().width > 0 : false };
+		}));
+		ok(attRows.length > 0 && attRows.every((r) => r.v === 'badge v-unsigned|Không có chữ ký số' &&
+			r.a === 'badge att a-valid|Tệp đính kèm: hợp lệ' && r.shown),
+			`unsigned mail with a signed PDF: ${attRows.length} rows show "Tệp đính kèm: hợp lệ" beside the verdict`,
+			JSON.stringify(attRows.slice(0, 3)));
+		await shot(page, '05b-log-attachment-valid');
 
 		// --- search without accents ---
 		await page.goto(base + '/log');
