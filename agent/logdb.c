@@ -113,8 +113,8 @@ exec_sql(struct logdb *l, const char *sql, struct kerr *err)
 }
 
 /* A log made before messages.att_verdict existed (schema version 1 all the
- * same): add the column, NULL in the old rows (their attachments' combined
- * verdict is not known without the report's per-attachment verdicts). */
+ * same): add the column, NULL in the old rows (not filled from their
+ * reports: the log is evidence, rows are not rewritten); then its indexes. */
 static bool
 add_att_verdict(struct logdb *l, struct kerr *err)
 {
@@ -137,7 +137,14 @@ add_att_verdict(struct logdb *l, struct kerr *err)
 		db_err(err, l->db, "table_info");
 		return false;
 	}
-	return found || exec_sql(l, "ALTER TABLE messages ADD COLUMN att_verdict TEXT", err);
+	if (!found && !exec_sql(l, "ALTER TABLE messages ADD COLUMN att_verdict TEXT", err))
+		return false;
+	/* the web view's attachment filter, in page order: one code, or any
+	 * (partial: only rows with a signed attachment are in them) */
+	return exec_sql(l, "CREATE INDEX IF NOT EXISTS messages_att ON messages (att_verdict, time DESC, id DESC)"
+	    " WHERE att_verdict IS NOT NULL;"
+	    "CREATE INDEX IF NOT EXISTS messages_att_any ON messages (time DESC, id DESC)"
+	    " WHERE att_verdict IS NOT NULL;", err);
 }
 
 struct logdb *

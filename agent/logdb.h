@@ -31,12 +31,27 @@
  *     journal_id  INTEGER,            -- 'out': outgoing.id in the journal
  *     search      TEXT NOT NULL,      -- webui_fold() of from, subject, signer,
  *                                     -- certificate subjects, attachment names
- *     report      TEXT NOT NULL       -- JSON, see below
+ *     report      TEXT NOT NULL,      -- JSON, see below
+ *     att_verdict TEXT                -- 'in': the signed attachments' combined
+ *                                     -- verdict (inbox_attachment_verdict():
+ *                                     -- the worst, invalid > indeterminate >
+ *                                     -- partial > valid), the same as the
+ *                                     -- second IMAP keyword (docs/KEYWORDS.md);
+ *                                     -- NULL when no attachment is signed,
+ *                                     -- and for 'out'.  Added after the first
+ *                                     -- release, still version 1: logdb_open
+ *                                     -- adds it (ALTER TABLE, rows before it
+ *                                     -- NULL); a reader must expect a log
+ *                                     -- without it (webui/store.c does)
  *   );
  *   CREATE INDEX messages_time ON messages (time DESC, id DESC);
  *   CREATE INDEX messages_acct ON messages (account, time DESC, id DESC);
  *   CREATE INDEX messages_verdict ON messages (verdict, time DESC, id DESC);
  *   CREATE INDEX messages_dir ON messages (direction, time DESC, id DESC);
+ *   CREATE INDEX messages_att ON messages (att_verdict, time DESC, id DESC)
+ *     WHERE att_verdict IS NOT NULL;      -- the web view's attachment filter
+ *   CREATE INDEX messages_att_any ON messages (time DESC, id DESC)
+ *     WHERE att_verdict IS NOT NULL;      -- ... for "any signed attachment"
  *   CREATE UNIQUE INDEX messages_place ON messages (account, folder, uidvalidity, uid)
  *     WHERE direction = 'in';
  *   CREATE VIRTUAL TABLE messages_fts USING fts5(search, content='messages',

@@ -7,7 +7,8 @@
  * parallel on two cores.
  *
  * The log page is keyset-paginated on (time DESC, id DESC): every filter
- * maps onto one of logdb.h's indexes (messages_time, _acct, _verdict, _dir)
+ * maps onto one of logdb.h's indexes (messages_time, _acct, _verdict, _dir,
+ * _att, _att_any)
  * whose order is the page order, so a page reads `limit` index entries and
  * `limit` rows, however large the log.  Search uses messages_fts with the
  * folded query (webui_fold), each word a quoted prefix term; a search with
@@ -519,14 +520,14 @@ filter_sql(struct buf *sql, struct binds *b, const struct store_filter *f, const
 		bind_s(b, f->verdict);
 	}
 	if (f->att_verdict != NULL && f->att_verdict[0] != '\0') {
-		/* no index: a filter on it walks the page's index (see
-		 * docs/WEB.md for the figures) */
+		/* partial indexes messages_att (one code) and messages_att_any
+		 * (IS NOT NULL), both in page order */
 		if (!att)
 			buf_appends(sql, " AND 0");     /* a log without the column: none known */
 		else if (strcmp(f->att_verdict, "any") == 0)
-			buf_appends(sql, " AND m.att_verdict IS NOT NULL");
+			buf_printf(sql, " AND %sm.att_verdict IS NOT NULL", p);
 		else {
-			buf_appends(sql, " AND m.att_verdict = ?");
+			buf_printf(sql, " AND %sm.att_verdict = ?", p);
 			bind_s(b, f->att_verdict);
 		}
 	}

@@ -36,6 +36,17 @@ is "$(q "$work/a.db" "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH
 is "$(q "$work/a.db" "SELECT count(*) FROM messages WHERE direction = 'out' AND journal_id IS NULL")" 0 \
 	"every outgoing row has its journal entry"
 is "$(q "$work/a.db" "SELECT count(*) FROM messages WHERE NOT json_valid(report)")" 0 "reports are JSON"
+# att_verdict: the worst verdict of the report's signed attachments (invalid >
+# indeterminate > partial > valid, agent/inbox.c), NULL without one or for 'out'
+is "$(q "$work/a.db" "SELECT count(*) FROM messages m WHERE att_verdict IS NOT (CASE WHEN direction = 'in' THEN
+	(SELECT CASE max(CASE value ->> 'verdict' WHEN 'valid' THEN 0 WHEN 'partial' THEN 1 WHEN 'invalid' THEN 3
+	 ELSE 2 END) WHEN 0 THEN 'valid' WHEN 1 THEN 'partial' WHEN 2 THEN 'indeterminate' WHEN 3 THEN 'invalid' END
+	 FROM json_each(m.report, '\$.attachments') WHERE value ->> 'verdict' IS NOT NULL
+	 AND value ->> 'verdict' <> 'unsigned') END)")" 0 "att_verdict agrees with the report's attachments"
+is "$(q "$work/a.db" "SELECT count(DISTINCT att_verdict) FROM messages WHERE direction = 'in'")" 4 \
+	"incoming rows carry each attachment verdict"
+is "$(q "$work/a.db" "SELECT count(*) > 0 FROM messages WHERE verdict = 'unsigned' AND att_verdict = 'valid'")" 1 \
+	"some unsigned mail carries a validly signed attachment"
 
 ok "the same seed again" "$mklog" --rows 200 --seed 3 --now 1795921200 --hostile --quiet "$work/b.db"
 dump() { q "$1" "SELECT id, time, account, subject, from_name, verdict, reasons, report FROM messages ORDER BY id"; }

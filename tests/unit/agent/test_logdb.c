@@ -444,7 +444,8 @@ START_TEST(old_log_gets_column)
 	logdb_close(&l);
 	/* make it an earlier build's log: no att_verdict column */
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_msg(sqlite3_exec(db, "ALTER TABLE messages DROP COLUMN att_verdict", NULL, NULL, NULL) == SQLITE_OK,
+	ck_assert_msg(sqlite3_exec(db, "DROP INDEX messages_att; DROP INDEX messages_att_any;"
+	    " ALTER TABLE messages DROP COLUMN att_verdict", NULL, NULL, NULL) == SQLITE_OK,
 	    "%s", sqlite3_errmsg(db));
 	sqlite3_close(db);
 	db = ro();
@@ -457,6 +458,7 @@ START_TEST(old_log_gets_column)
 	ck_assert_msg(logdb_add_incoming(l, &p, msg1, strlen(msg1), r, 3, NULL, &e), "%s", e.msg);
 	db = ro();
 	is_q(db, "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'att_verdict'", "1");
+	is_q(db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('messages_att', 'messages_att_any')", "2");
 	is_q(db, "PRAGMA user_version", "1");
 	is_q(db, "SELECT att_verdict FROM messages WHERE uid = 5", NULL);
 	is_q(db, "SELECT att_verdict FROM messages WHERE uid = 6", "valid");
