@@ -213,6 +213,9 @@ is "$(verdict_of "$id_fatt")" unsigned "forged attachment keyword: verdict unsig
 att_of() { q "SELECT json_extract(report, '\$.attachments[0].verdict') FROM messages WHERE direction='in' AND message_id='<$1>' ORDER BY id DESC LIMIT 1"; }
 is "$(att_of "$id_updf")/$(att_of "$id_chg")/$(att_of "$id_bad")" valid/partial/invalid \
 	"the PDFs' own verdicts are in the log's report (valid/partial/invalid)"
+attcol() { q "SELECT ifnull(att_verdict, 'NULL') FROM messages WHERE direction='in' AND message_id='<$1>' ORDER BY id DESC LIMIT 1"; }
+is "$(attcol "$id_updf")/$(attcol "$id_chg")/$(attcol "$id_bad")/$(attcol "$id_pdf")/$(attcol "$id_valid")/$(attcol "$id_fatt")" \
+	valid/partial/invalid/valid/NULL/NULL "the log's att_verdict column: the signed PDFs' verdict, NULL without one"
 is "$(q "SELECT group_concat(json_extract(value, '\$.part') || '=' || json_array_length(json_extract(value, '\$.covered_by')), ' ') FROM messages, json_each(messages.report, '\$.mime') WHERE message_id='<$id_partial>'")" \
 	"top=0 1=0 1.1=1 1.2=0 2=0" "partial: the MIME tree says the signature covers part 1.1 only, not the footer"
 is "$(q "SELECT json_extract(report, '\$.attachments[0].verdict') || ' ' || json_extract(report, '\$.attachments[0].name') || ' ' || length(json_extract(report, '\$.attachments[0].sha256')) FROM messages WHERE message_id='<$id_pdf>'")" \
