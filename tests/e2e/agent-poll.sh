@@ -8,7 +8,9 @@
 # and the verified INBOX; a draft put in the outbox while the agent polls is
 # delivered once, signed (openssl cms -verify), and filed in Sent once; the
 # recipient's account (verify_inbox = yes) tags that signed message
-# KySo_HopLe while polling, and leaves it unread; the agent never IDLEs.
+# KySo_HopLe while polling, and leaves it unread; Dovecot restarted while
+# the agent polls: it logs in again, polls again, and the next draft and
+# messages (signed, unsigned) are handled the same way.
 # shellcheck source=tests/lib.sh
 . "${KYSO_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 # shellcheck source=tests/e2e/agent-lib.sh
@@ -106,6 +108,38 @@ is "$(count "$USER1" Sent "$id")" 1 "after more polls: still one copy in Sent"
 is "$(grep -c "acct=ubnd folder=\"INBOX\" uid=[0-9]* step=verify" "$AGENT_LOG")" 1 "verified once"
 fails "the agent never tried IDLE" grep -q "step=idle" "$AGENT_LOG"
 ok "the agent still runs" agent_alive
+
+# --- Dovecot restarted while the agent polls: the next poll fails, it logs in again ---
+mark=$(wc -l <"$AGENT_LOG")
+since() { tail -n +"$((mark + 1))" "$AGENT_LOG"; }
+"$KYSO_SRCDIR/tests/mailstack" stop-service "$MAILSTACK_DIR" dovecot >/dev/null 2>&1
+sleep 1.5
+"$KYSO_SRCDIR/tests/mailstack" start-service "$MAILSTACK_DIR" dovecot >/dev/null 2>&1
+relogged() { [ "$(since | grep -c 'step=login result=ok')" -ge 3 ]; }
+ok "Dovecot restarted: the three sessions log in again" wait_for 30 relogged
+polling_again() { [ "$(since | grep -c 'step=wait result=no-idle poll=1')" -ge 3 ]; }
+ok "... and poll again (three no-idle lines)" wait_for 10 polling_again
+id2="poll2-$$@benluc.longan.gov.vn"
+draft "$id2" "$VANTHU" "$RCPT" "" "" "Sau khi Dovecot khởi động lại" >"$work/d2.eml"
+ok "a second draft is put in the outbox" put_draft "$work/d2.eml"
+ok "... delivered once within 15 s" wait_for 15 is_count "$RCPT" INBOX "$id2" 1
+ok "... signed" "$OPENSSL_CLI" cms -verify -in "$(find_msg "$RCPT" INBOX "$id2")" -CAfile "$PKI_ANCHORS" \
+	-purpose smimesign -out /dev/null
+id3="unsigned-$$@benluc.longan.gov.vn"
+printf 'Message-ID: <%s>\r\nFrom: %s\r\nTo: %s\r\nSubject: test\r\n\r\nkhong ky\r\n' "$id3" "$USER1" "$RCPT" >"$work/u.eml"
+ok "an unsigned message is APPENDed to ubnd's INBOX" \
+	"$KYSO_BUILDDIR/tests/e2e/mailtool" append "$RCPT" "$(user_pass "$RCPT")" INBOX "$work/u.eml"
+id_save=$id
+id=$id2
+ok "the second signed message gets KySo_HopLe" wait_for 20 has_kw KySo_HopLe
+case " $(flags) " in *' \Seen '*) is seen unseen "... and stays unread";; *) is unseen unseen "... and stays unread";; esac
+id=$id3
+ok "the unsigned one gets KySo_KhongKy" wait_for 20 has_kw KySo_KhongKy
+case " $(flags) " in *' \Seen '*) is seen unseen "... and stays unread";; *) is unseen unseen "... and stays unread";; esac
+id=$id_save
+is "$(count "$RCPT" INBOX "$id")" 1 "the first message is still there once"
+ok "... still KySo_HopLe (not re-tagged differently)" has_kw KySo_HopLe
+is "$(count "$USER1" Sent "$id2")" 1 "the second draft is in Sent once"
 
 t0=$SECONDS
 stop_agent
