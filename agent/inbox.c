@@ -411,6 +411,12 @@ run_session(struct folder_run *f, unsigned *attempt, struct kerr *err)
 
 	if (!folder_open(f, err))
 		return;
+	if (!has_idle) {
+		char q[256];
+
+		log_info("acct=%s folder=%s step=wait result=no-idle poll=%u", rt->acct->name,
+		    log_quote(q, sizeof(q), f->folder), poll_s);
+	}
 	*attempt = 0;
 	while (!atomic_load(&rt->stop)) {
 		struct imapc_mailbox mb;

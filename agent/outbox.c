@@ -1414,6 +1414,8 @@ outbox_run(struct account_rt *rt)
 			continue;
 		}
 		attempt = 0;
+		if (!imapc_has_capability(ob.im, "IDLE"))
+			log_info("acct=%s step=wait result=no-idle poll=%u", ob.a->name, rt->conf->agent.poll_s);
 		while (!atomic_load(&rt->stop) && !dead) {
 			int64_t due, wait_s;
 			bool changed = false;

@@ -13,5 +13,5 @@ data/kyso.service: $(srcdir)/data/kyso.service.in Makefile
 		$(srcdir)/data/kyso.service.in >$@.tmp && mv $@.tmp $@
 
 # End-to-end: the agent against the real Dovecot + Postfix.
-TESTS += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh
-EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh tests/bench/run-outbox
+TESTS += tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh tests/e2e/agent-poll.sh
+EXTRA_DIST += tests/e2e/agent-lib.sh tests/e2e/agent-outbox.sh tests/e2e/agent-faults.sh tests/e2e/agent-poll.sh tests/bench/run-outbox

@@ -212,6 +212,30 @@ wait_seen(struct run *r, uint32_t uid)
 	ck_assert_msg(seen(r, uid), "UID %u was never logged", uid);
 }
 
+/* The folder's saved position: moved past a UID only after its keywords are
+ * stored (the log row comes before the STORE, so wait_seen alone races
+ * run_stop against the STORE). */
+static uint32_t
+position(struct run *r)
+{
+	struct kerr e = KERR_INIT;
+	uint32_t uv = 0, last = 0;
+	bool found = false;
+
+	ck_assert_msg(logdb_folder_get(r->ag.log, "a", "INBOX", &uv, &last, &found, &e), "%s", e.msg);
+	return found ? last : 0;
+}
+
+static void
+wait_done(struct run *r, uint32_t uid)
+{
+	int64_t end = test_now_ms() + 8000;
+
+	while (position(r) < uid && test_now_ms() < end)
+		usleep(20000);
+	ck_assert_msg(position(r) >= uid, "UID %u was never done (position %u)", uid, position(r));
+}
+
 static void
 run_stop(struct run *r)
 {
@@ -269,6 +293,7 @@ START_TEST(poll_and_replace_forged)
 	run_start(&r, fake_port(f));
 	wait_seen(&r, 1);
 	wait_seen(&r, 2);          /* arrived while polling */
+	wait_done(&r, 2);
 	run_stop(&r);
 	sent = fake_finish(&f);
 	SSL_CTX_free(ctx);
